@@ -1,0 +1,131 @@
+//! Dead letters: rows that could not become events, kept with the reason, their location and
+//! their original bytes so nothing is lost silently. [`DeadLetterFile`] writes them as NDJSON
+//! for CLI runs; the Functions handler writes them to a blob container.
+
+use crate::normalize::SourceRef;
+use crate::rows::RowError;
+use async_trait::async_trait;
+use base64::Engine;
+use serde::Serialize;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// One dead-lettered row.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DeadLetter {
+    /// Why the row was refused.
+    pub reason: String,
+    /// Export container (`null` for local files).
+    pub container: Option<String>,
+    /// Blob name, or local path relative to the input root.
+    pub blob: String,
+    /// Byte offset of the row's first byte.
+    pub offset: u64,
+    /// Length of the row in bytes (without terminator).
+    pub length: u64,
+    /// The original bytes, when they are UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original: Option<String>,
+    /// The original bytes, base64, when they are not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_base64: Option<String>,
+    /// True when only a prefix of the row is kept (over-long rows).
+    pub truncated: bool,
+}
+
+impl DeadLetter {
+    /// A record for the row at `src` with bytes `bytes` (possibly a prefix of a row `length`
+    /// bytes long).
+    pub fn new(err: &RowError, src: SourceRef<'_>, bytes: &[u8], length: u64) -> Self {
+        let (original, original_base64) = match std::str::from_utf8(bytes) {
+            Ok(s) => (Some(s.to_string()), None),
+            Err(_) => (
+                None,
+                Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+            ),
+        };
+        DeadLetter {
+            reason: err.to_string(),
+            container: src.container.map(str::to_string),
+            blob: src.blob.to_string(),
+            offset: src.offset,
+            length,
+            original,
+            original_base64,
+            truncated: (bytes.len() as u64) < length,
+        }
+    }
+
+    /// The record as one JSON line (with newline).
+    pub fn to_line(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec(self).expect("serializable");
+        v.push(b'\n');
+        v
+    }
+}
+
+/// Where dead letters go.
+#[async_trait]
+pub trait DeadLetterSink: Send + Sync {
+    /// Stores records durably; returns once they are stored.
+    async fn store(&self, records: &[DeadLetter]) -> anyhow::Result<()>;
+    /// Human-readable location for messages.
+    fn location(&self) -> String;
+}
+
+/// Dead letters appended to a local NDJSON file, created on the first record.
+#[derive(Debug)]
+pub struct DeadLetterFile {
+    path: PathBuf,
+    out: Mutex<Option<BufWriter<File>>>,
+}
+
+impl DeadLetterFile {
+    /// Dead letters will be appended to `path`; nothing is created until the first record.
+    pub fn new(path: &Path) -> Self {
+        DeadLetterFile {
+            path: path.to_path_buf(),
+            out: Mutex::new(None),
+        }
+    }
+
+    /// Flushes and syncs the file, if one was created.
+    pub fn finish(&self) -> std::io::Result<()> {
+        let mut g = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(w) = g.as_mut() {
+            w.flush()?;
+            w.get_ref().sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// Stores records synchronously.
+    pub fn store_sync(&self, records: &[DeadLetter]) -> std::io::Result<()> {
+        let mut g = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        if g.is_none() {
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)?;
+            *g = Some(BufWriter::new(f));
+        }
+        let w = g.as_mut().expect("opened above");
+        for r in records {
+            w.write_all(&r.to_line())?;
+        }
+        w.flush()
+    }
+}
+
+#[async_trait]
+impl DeadLetterSink for DeadLetterFile {
+    async fn store(&self, records: &[DeadLetter]) -> anyhow::Result<()> {
+        self.store_sync(records)?;
+        Ok(())
+    }
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+}

@@ -1,0 +1,24 @@
+//! mde-relay: turns the Microsoft Defender XDR streaming export into a clean, reliable event
+//! feed.
+//!
+//! Data flows one way, one module per stage:
+//!
+//! * [`rows`]: cutting export blobs and files into rows ([`rows::framer`]) and parsing each
+//!   row's envelope ([`rows::parse_row`]). **A row is parsed here.**
+//! * [`tables`]: which tables exist, their containers and their JSON-in-string columns.
+//! * [`normalize`]: a row becomes an event of schema `mde-relay/v1` (docs/schema.md).
+//! * [`pipeline`]: the per-row step (parse, filter, normalize or dead-letter) every entry point
+//!   shares.
+//! * [`sink`]: the [`sink::Sink`] trait and one file per destination. **A batch is sent here.**
+//! * [`deadletter`]: rows that could not become events, with reason and location.
+//! * [`gen`]: synthetic export rows for tests and benchmarks.
+//! * [`cli`]: the command-line entry point (`process`, `gen`).
+
+pub mod cli;
+pub mod deadletter;
+pub mod gen;
+pub mod normalize;
+pub mod pipeline;
+pub mod rows;
+pub mod sink;
+pub mod tables;
