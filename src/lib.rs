@@ -15,6 +15,7 @@
 //! * [`cli`]: the command-line entry point (`process`, `gen`).
 
 pub mod cli;
+pub mod config;
 pub mod deadletter;
 pub mod gen;
 pub mod normalize;

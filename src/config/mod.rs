@@ -1,0 +1,100 @@
+//! Settings: every environment variable the binary reads, in one table.
+//!
+//! Functions app settings reach the handler as environment variables, and the CLI reads the same
+//! names (flags override them). Keeping the list here lets the deployment test check that the
+//! Bicep template sets everything the binary needs, and lets start-up name the offending setting
+//! when one is wrong. Secret settings are never logged.
+
+/// One setting the binary reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting {
+    /// Environment variable name.
+    pub name: &'static str,
+    /// Default when unset (`None`: no default).
+    pub default: Option<&'static str>,
+    /// Must be set for `serve` to start (in Azure; the Bicep template sets it).
+    pub required_in_azure: bool,
+    /// Holds a secret: never logged, kept out of deployment outputs.
+    pub secret: bool,
+    /// What it does.
+    pub doc: &'static str,
+}
+
+const fn s(
+    name: &'static str,
+    default: Option<&'static str>,
+    required_in_azure: bool,
+    secret: bool,
+    doc: &'static str,
+) -> Setting {
+    Setting {
+        name,
+        default,
+        required_in_azure,
+        secret,
+        doc,
+    }
+}
+
+/// Every setting, grouped by stage.
+pub static SETTINGS: &[Setting] = &[
+    // Functions host and storage connections.
+    s("FUNCTIONS_CUSTOMHANDLER_PORT", None, false, false, "Port the Functions host asks the handler to listen on (127.0.0.1)."),
+    s("AzureWebJobsStorage", None, true, true, "The host's storage: checkpoints, dead letters, the event queue (connection string or identity-based prefix settings)."),
+    s("MdeExportStorage", None, true, true, "The Defender export storage account (connection string, or MdeExportStorage__blobServiceUri for managed identity)."),
+    // Source and drain.
+    s("RELAY_CONTAINER_PREFIX", Some("insights-logs-advancedhunting-"), false, false, "Only containers starting with this are read."),
+    s("RELAY_EVENTS_QUEUE", Some("mde-blob-created"), true, false, "Queue Event Grid delivers BlobCreated events into."),
+    s("RELAY_TAIL_SCHEDULE", Some("0 */1 * * * *"), false, false, "NCRONTAB schedule of the Tail function."),
+    s("RELAY_STATE_CONTAINER", Some("mde-relay-state"), false, false, "Container of checkpoints in AzureWebJobsStorage."),
+    s("RELAY_DEADLETTER_CONTAINER", Some("mde-relay-deadletter"), false, false, "Container of dead-lettered rows in AzureWebJobsStorage."),
+    s("RELAY_FORMAT", Some("normalized"), false, false, "Event format: normalized | raw."),
+    s("RELAY_TABLES", None, false, false, "Allow-list of tables (comma-separated); empty = all."),
+    s("RELAY_TENANTS", None, false, false, "Allow-list of tenant ids (comma-separated); empty = all."),
+    s("RELAY_MAX_ROW_BYTES", Some("16MiB"), false, false, "Longest accepted row; longer rows are dead-lettered."),
+    // Sinks.
+    s("RELAY_SINK", Some("stdout"), true, false, "Destination: stdout | file | webhook | queue."),
+    s("RELAY_BATCH_MAX_EVENTS", Some("500"), false, false, "Events per batch."),
+    s("RELAY_BATCH_MAX_BYTES", Some("1000000"), false, false, "Bytes per request as sent (after serialization and compression)."),
+    s("RELAY_FILE_PATH", None, false, false, "file sink: NDJSON file to append to."),
+    s("RELAY_WEBHOOK_URL", None, false, true, "webhook sink: URL (https, or http on loopback)."),
+    s("RELAY_WEBHOOK_FORMAT", Some("ndjson"), false, false, "webhook sink: ndjson | json | splunk-hec."),
+    s("RELAY_WEBHOOK_HEADERS", None, false, true, "webhook sink: extra headers, `Name: value` separated by newlines or `;`."),
+    s("RELAY_WEBHOOK_GZIP", Some("false"), false, false, "webhook sink: gzip request bodies."),
+    s("RELAY_WEBHOOK_SECRET", None, false, true, "webhook sink: HMAC-SHA256 key for X-Relay-Signature."),
+    s("RELAY_WEBHOOK_TIMEOUT", Some("30s"), false, false, "webhook sink: per-request timeout."),
+    s("RELAY_WEBHOOK_CONCURRENCY", Some("4"), false, false, "webhook sink: requests in flight."),
+    s("RELAY_QUEUE_NAME", None, false, false, "queue sink: Storage queue name."),
+    s("RELAY_QUEUE_CONNECTION", Some("AzureWebJobsStorage"), false, false, "queue sink: name of the connection setting."),
+    s("RELAY_QUEUE_ENCODING", Some("base64"), false, false, "queue sink: base64 | none."),
+    s("RELAY_RETRY_MAX_ELAPSED", Some("5m"), false, false, "Give up retrying a batch after this long."),
+];
+
+/// Looks a setting up in the table.
+pub fn setting(name: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.name == name)
+}
+
+/// Reads an environment variable; unset and empty are both `None`.
+pub fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Reads a setting from the environment, falling back to its default.
+pub fn env_or_default(name: &str) -> Option<String> {
+    env(name).or_else(|| setting(name).and_then(|s| s.default.map(str::to_string)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique() {
+        let mut names: Vec<_> = SETTINGS.iter().map(|s| s.name).collect();
+        names.sort();
+        let n = names.len();
+        names.dedup();
+        assert_eq!(n, names.len());
+    }
+}
