@@ -40,11 +40,21 @@ pub static TABLES: &[TableInfo] = &[
     t("AlertInfo", &["AttackTechniques", "Categories"]),
     t(
         "BehaviorEntities",
-        &["AdditionalFields", "AttackTechniques", "Categories", "DataSources"],
+        &[
+            "AdditionalFields",
+            "AttackTechniques",
+            "Categories",
+            "DataSources",
+        ],
     ),
     t(
         "BehaviorInfo",
-        &["AdditionalFields", "AttackTechniques", "Categories", "DataSources"],
+        &[
+            "AdditionalFields",
+            "AttackTechniques",
+            "Categories",
+            "DataSources",
+        ],
     ),
     t("CloudAppEvents", &[]),
     t("DeviceEvents", AF),

@@ -95,8 +95,9 @@ impl Framer {
                     let cr = if nl > 0 { data[nl - 1] } else { d.last } == b'\r';
                     let len = end - d.start - cr as u64;
                     top_up(&mut d.prefix, &data[..nl]);
-                    let Discard { start, mut prefix, .. } =
-                        self.discarding.take().expect("checked above");
+                    let Discard {
+                        start, mut prefix, ..
+                    } = self.discarding.take().expect("checked above");
                     prefix.truncate(OVERSIZE_PREFIX.min(len as usize));
                     self.pending_oversize = Some(Frame::Oversize {
                         offset: start,
@@ -186,7 +187,10 @@ impl Framer {
         if let Some(f) = self.pending_oversize.take() {
             return Some(f);
         }
-        if let Some(Discard { start, mut prefix, .. }) = self.discarding.take() {
+        if let Some(Discard {
+            start, mut prefix, ..
+        }) = self.discarding.take()
+        {
             let len = self.base - start;
             prefix.truncate(OVERSIZE_PREFIX);
             return Some(Frame::Oversize {
@@ -285,7 +289,10 @@ mod tests {
     #[test]
     fn crlf_and_lf_with_offsets() {
         let (l, _, r) = collect(&[b"{\"a\":1}\r\n{\"b\":2}\n"], 100, false);
-        assert_eq!(l, vec![(0, b"{\"a\":1}".to_vec()), (9, b"{\"b\":2}".to_vec())]);
+        assert_eq!(
+            l,
+            vec![(0, b"{\"a\":1}".to_vec()), (9, b"{\"b\":2}".to_vec())]
+        );
         assert_eq!(r, 17);
     }
 
@@ -334,7 +341,11 @@ mod tests {
         assert!(f.next_frame().is_none());
         f.feed(b"\r\n");
         match f.next_frame() {
-            Some(Frame::Oversize { offset, len, prefix }) => {
+            Some(Frame::Oversize {
+                offset,
+                len,
+                prefix,
+            }) => {
                 assert_eq!((offset, len), (0, 10));
                 assert_eq!(prefix, b"0123456789");
             }
@@ -346,7 +357,10 @@ mod tests {
     fn resume_offset_with_nonzero_start() {
         let mut f = Framer::new(1000, 100);
         f.feed(b"a\nbb");
-        assert!(matches!(f.next_frame(), Some(Frame::Line { offset: 1000, .. })));
+        assert!(matches!(
+            f.next_frame(),
+            Some(Frame::Line { offset: 1000, .. })
+        ));
         assert!(f.next_frame().is_none());
         assert_eq!(f.resume_offset(), 1002);
     }

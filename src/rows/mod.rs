@@ -161,8 +161,14 @@ mod tests {
     fn classifies_bad_rows() {
         assert_eq!(parse_row(b"\xff{}").unwrap_err(), RowError::InvalidUtf8(0));
         assert!(matches!(parse_row(b"hello"), Err(RowError::NotJson(_))));
-        assert_eq!(parse_row(b"[1,2]").unwrap_err(), RowError::NotObject("an array"));
-        assert_eq!(parse_row(b"42").unwrap_err(), RowError::NotObject("a number"));
+        assert_eq!(
+            parse_row(b"[1,2]").unwrap_err(),
+            RowError::NotObject("an array")
+        );
+        assert_eq!(
+            parse_row(b"42").unwrap_err(),
+            RowError::NotObject("a number")
+        );
         assert!(matches!(
             parse_row(br#"{"properties":{}}"#),
             Err(RowError::MissingField(_))
@@ -171,7 +177,10 @@ mod tests {
             parse_row(br#"{"category":"x","properties":"{}"}"#),
             Err(RowError::MissingField(_))
         ));
-        assert!(matches!(parse_row(br#"{"category":"x","properties":{},}"#), Err(RowError::NotJson(_))));
+        assert!(matches!(
+            parse_row(br#"{"category":"x","properties":{},}"#),
+            Err(RowError::NotJson(_))
+        ));
         match parse_row(b"{") {
             Err(RowError::NotJson(m)) => assert!(m.contains("pretty-printed"), "{m}"),
             other => panic!("{other:?}"),
