@@ -264,7 +264,9 @@ fn is_blank(line: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn collect(chunks: &[&[u8]], max: usize, fin: bool) -> (Vec<(u64, Vec<u8>)>, Vec<u64>, u64) {
+    type Collected = (Vec<(u64, Vec<u8>)>, Vec<u64>, u64);
+
+    fn collect(chunks: &[&[u8]], max: usize, fin: bool) -> Collected {
         let mut f = Framer::new(0, max);
         let mut lines = vec![];
         let mut over = vec![];
@@ -322,7 +324,7 @@ mod tests {
 
     #[test]
     fn oversize_line_is_skipped_in_pieces_and_reading_continues() {
-        let big = vec![b'x'; 50];
+        let big = [b'x'; 50];
         let mut chunks: Vec<&[u8]> = vec![b"ok\n"];
         for c in big.chunks(7) {
             chunks.push(c);
