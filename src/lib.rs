@@ -12,7 +12,14 @@
 //! * [`sink`]: the [`sink::Sink`] trait and one file per destination. **A batch is sent here.**
 //! * [`deadletter`]: rows that could not become events, with reason and location.
 //! * [`gen`]: synthetic export rows for tests and benchmarks.
-//! * [`cli`]: the command-line entry point (`process`, `gen`).
+//! * [`source`]: where export blobs are read from (Azure Storage or a directory), behind a
+//!   byte-range trait that also enforces the allowed containers.
+//! * [`state`]: per-blob checkpoints with leases (Azure Storage or a directory).
+//! * [`drain`]: forwards the new rows of one blob from its checkpoint. **A blob is read here.**
+//! * [`tail`]: finds blobs that grew (append blobs fire no event) and drains them.
+//! * [`handler`]: the Azure Functions custom handler (`serve`).
+//! * [`setup`]: builds these parts from settings.
+//! * [`cli`]: the command-line entry point (`process`, `gen`, `serve`).
 
 pub mod azure;
 pub mod cli;

@@ -183,8 +183,22 @@ async fn malformed_rows_are_dead_lettered_with_their_location() {
     data.extend_from_slice(b"\r\n");
     data.extend_from_slice(&c);
     env.append(&blob, &data).await;
-    let ev = blob_created_event(&env.url(&blob), &env.container, &blob, data.len() as u64);
-    let (st, _) = relay.blob_created(&ev.to_string()).await;
+    // Delivered the eventGridTrigger way (the event object itself as binding data), in the
+    // CloudEvents schema.
+    let ce = serde_json::json!({
+        "specversion": "1.0",
+        "type": "Microsoft.Storage.BlobCreated",
+        "source": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/devstoreaccount1",
+        "id": "ce-1",
+        "time": "2026-11-25T10:00:00Z",
+        "subject": format!("/blobServices/default/containers/{}/blobs/{blob}", env.container),
+        "data": {"api": "PutBlob", "blobType": "AppendBlob", "contentLength": data.len(), "url": env.url(&blob)}
+    });
+    let invocation = serde_json::json!({
+        "Data": {"event": ce},
+        "Metadata": {"sys": {"MethodName": "BlobCreated", "UtcNow": "2026-11-25T10:00:00Z", "RandGuid": "r"}}
+    });
+    let (st, _) = relay.invoke("BlobCreated", &invocation).await;
     assert_eq!(st, 200, "{}", relay.logs());
     assert_exactly_once(&env, &ids);
 
@@ -334,4 +348,66 @@ fn bad_settings_stop_startup_naming_the_setting() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("MdeExportStorage"), "{err}");
+}
+
+/// `process --source MdeExportStorage --since … --until …` drains the chosen hours through the
+/// configured sink with the handler's checkpoints (in AzureWebJobsStorage): a BlobCreated for a
+/// backfilled blob afterwards sends nothing again, and appended rows are picked up.
+#[tokio::test(flavor = "multi_thread")]
+async fn backfill_shares_checkpoints_with_the_handler() {
+    let env = Env::new().await;
+    let mut want = Vec::new();
+    let mut blobs = Vec::new();
+    for (hour, range) in [
+        ("2026/11/01/00", 0..10),
+        ("2026/11/01/01", 10..30),
+        ("2026/11/01/03", 30..35),
+    ] {
+        let blob = Env::blob_name(hour);
+        env.create_append(&blob).await;
+        let (data, ids) = rows(range, 8);
+        env.append(&blob, &data).await;
+        if hour != "2026/11/01/03" {
+            want.extend(ids);
+        }
+        blobs.push(blob);
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mde-relay"))
+        .args([
+            "process",
+            "--source",
+            "MdeExportStorage",
+            "--since",
+            "2026-11-01T00",
+            "--until",
+            "2026-11-01T02",
+        ])
+        .env_clear()
+        .envs(env.host_env(0))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("2 blob(s)"), "{err}");
+    let (got, _) = event_ids(&env.events_path());
+    let mut sorted = got.clone();
+    sorted.sort();
+    want.sort();
+    assert_eq!(sorted, want);
+
+    let relay = Relay::start(&env, &[]).await;
+    let ev = blob_created_event(&env.url(&blobs[1]), &env.container, &blobs[1], 0);
+    let (st, _) = relay.blob_created(&ev.to_string()).await;
+    assert_eq!(st, 200, "{}", relay.logs());
+    assert_eq!(
+        event_ids(&env.events_path()).0.len(),
+        want.len(),
+        "nothing sent twice"
+    );
+    let (more, more_ids) = rows(100..103, 8);
+    env.append(&blobs[1], &more).await;
+    let (st, _) = relay.tail().await;
+    assert_eq!(st, 200);
+    let (got, _) = event_ids(&env.events_path());
+    assert_eq!(got[want.len()..].to_vec(), more_ids);
 }
