@@ -88,6 +88,24 @@ pub static TABLES: &[TableInfo] = &[
     t("UrlClickEvents", &["UrlChain"]),
 ];
 
+/// Every column name that is a JSON-in-string `dynamic` column in some table (the union of
+/// [`TableInfo::dynamic_columns`]): the row parser notes these while it walks `properties`, before
+/// it necessarily knows the table (envelope key order varies).
+pub static DYNAMIC_NAMES: &[&str] = &[
+    "AdditionalFields",
+    "AttackTechniques",
+    "AuthenticationDetails",
+    "Categories",
+    "ConnectedNetworks",
+    "CrlDistributionPointUrls",
+    "DataSources",
+    "DefaultGateways",
+    "DnsAddresses",
+    "IPAddresses",
+    "LoggedOnUsers",
+    "UrlChain",
+];
+
 /// A table name: borrowed from the registry for known tables, owned for new ones.
 pub type TableName = Cow<'static, str>;
 
@@ -157,6 +175,17 @@ mod tests {
         );
         assert_eq!(table_for_container("other-container"), None);
         assert_eq!(table_for_container(CONTAINER_PREFIX), None);
+    }
+
+    #[test]
+    fn dynamic_names_is_the_union() {
+        let mut union: Vec<&str> = TABLES
+            .iter()
+            .flat_map(|t| t.dynamic_columns.iter().copied())
+            .collect();
+        union.sort();
+        union.dedup();
+        assert_eq!(union, DYNAMIC_NAMES);
     }
 
     #[test]
