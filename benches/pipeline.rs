@@ -35,7 +35,10 @@ fn run(table: &str, format: Format, data: &[u8]) -> (f64, f64, u64) {
         std::hint::black_box(out_bytes);
         best = best.min(t.elapsed().as_secs_f64());
         events = proc.stats.events;
-        assert_eq!(proc.stats.dead_lettered, 0, "{table}: generated rows must be valid");
+        assert_eq!(
+            proc.stats.dead_lettered, 0,
+            "{table}: generated rows must be valid"
+        );
     }
     (data.len() as f64 / best / 1e6, events as f64 / best, events)
 }

@@ -317,14 +317,36 @@ impl<'de> Visitor<'de> for PropsSeed<'_> {
             let raw = value.get();
             out.extend_from_slice(raw.as_bytes());
             let range = start..out.len();
-            if key == "Timestamp" {
-                timestamp = serde_json::from_str::<Str<'de>>(raw).ok().map(|s| s.0);
-            } else if let Some(i) = PIVOT_COLUMNS.iter().position(|c| *c == key) {
-                self.pivots[i] = Some(range);
-            } else if raw.starts_with('"') {
-                if let Some(name) = DYNAMIC_NAMES.iter().find(|n| **n == key) {
-                    self.candidates.push((name, range));
+            // One `match` so the compiler can branch on length first: this runs for every
+            // column of every row.
+            match key.as_ref() {
+                "Timestamp" => {
+                    timestamp = serde_json::from_str::<Str<'de>>(raw).ok().map(|s| s.0);
                 }
+                "DeviceId" => self.pivots[0] = Some(range),
+                "DeviceName" => self.pivots[1] = Some(range),
+                "MachineGroup" => self.pivots[2] = Some(range),
+                "ActionType" => self.pivots[3] = Some(range),
+                "ReportId" => self.pivots[4] = Some(range),
+                "AdditionalFields"
+                | "AttackTechniques"
+                | "AuthenticationDetails"
+                | "Categories"
+                | "ConnectedNetworks"
+                | "CrlDistributionPointUrls"
+                | "DataSources"
+                | "DefaultGateways"
+                | "DnsAddresses"
+                | "IPAddresses"
+                | "LoggedOnUsers"
+                | "UrlChain"
+                    if raw.starts_with('"') =>
+                {
+                    if let Some(name) = DYNAMIC_NAMES.iter().find(|n| **n == key) {
+                        self.candidates.push((name, range));
+                    }
+                }
+                _ => {}
             }
         }
         out.push(b'}');
@@ -373,6 +395,24 @@ mod tests {
         assert!(row.received.is_none());
         let r = row.pivots[4].clone().unwrap();
         assert_eq!(&row.properties[r], b"639199803770463703");
+    }
+
+    #[test]
+    fn pivot_columns_match_the_parser() {
+        let props: Vec<String> = PIVOT_COLUMNS
+            .iter()
+            .chain(DYNAMIC_NAMES.iter())
+            .map(|c| format!(r#""{c}":"{c}""#))
+            .collect();
+        let line = format!(r#"{{"category":"x","properties":{{{}}}}}"#, props.join(","));
+        let mut p = RowParser::new();
+        let row = p.parse(line.as_bytes()).unwrap();
+        for (i, c) in PIVOT_COLUMNS.iter().enumerate() {
+            let r = row.pivots[i].clone().unwrap();
+            assert_eq!(&row.properties[r], format!("\"{c}\"").as_bytes());
+        }
+        let names: Vec<&str> = row.dynamic_candidates.iter().map(|c| c.0).collect();
+        assert_eq!(names, DYNAMIC_NAMES);
     }
 
     #[test]
