@@ -111,7 +111,11 @@ pub type TableName = Cow<'static, str>;
 
 /// Looks a table up by name, case-insensitively.
 pub fn lookup(name: &str) -> Option<&'static TableInfo> {
-    TABLES.iter().find(|t| t.name.eq_ignore_ascii_case(name))
+    // Exact case first (every real row): a binary search over the sorted registry.
+    match TABLES.binary_search_by(|t| t.name.cmp(name)) {
+        Ok(i) => Some(&TABLES[i]),
+        Err(_) => TABLES.iter().find(|t| t.name.eq_ignore_ascii_case(name)),
+    }
 }
 
 /// The table a row belongs to, from its `category` (`AdvancedHunting-<Table>`). Known tables
