@@ -435,13 +435,17 @@ fn push_hex(o: &mut Vec<u8>, rng: &mut Rng, n: usize) {
     }
 }
 
+/// Appends a random version-4 GUID (the shape of tenant, object and device ids).
 fn push_guid(o: &mut Vec<u8>, rng: &mut Rng) {
+    let start = o.len();
     for (i, n) in [8, 4, 4, 4, 12].into_iter().enumerate() {
         if i > 0 {
             o.push(b'-');
         }
         push_hex(o, rng, n);
     }
+    o[start + 14] = b'4';
+    o[start + 19] = b"89ab"[(o[start + 19] & 3) as usize];
 }
 
 fn guid_string(rng: &mut Rng) -> String {

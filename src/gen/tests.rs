@@ -309,6 +309,17 @@ fn escaping_and_templates() {
     esc(&mut o, "a\"b\\c\nd\u{1}é".as_bytes());
     assert_eq!(o, "a\\\"b\\\\c\\nd\\u0001é".as_bytes());
     o.clear();
+    let mut rng = Rng::new(1);
+    for _ in 0..50 {
+        o.clear();
+        push_guid(&mut o, &mut rng);
+        let g = std::str::from_utf8(&o).unwrap();
+        assert_eq!(g.len(), 36);
+        assert_eq!(&g[14..15], "4", "{g}");
+        assert!("89ab".contains(&g[19..20]), "{g}");
+        assert!(g.chars().all(|c| c == '-' || c.is_ascii_hexdigit()));
+    }
+    o.clear();
     expand(&mut o, "{{n}-x {u} {f} {z}", "jürgen", "a.txt", 7);
     assert_eq!(o, "{7-x jürgen a.txt {z}".as_bytes());
 }
