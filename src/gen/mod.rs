@@ -85,6 +85,17 @@ pub fn generate(table: &str, seed: u64, limit: Limit, out: &mut dyn Write) -> an
     Ok(rows)
 }
 
+/// The registry spelling of a table `gen` supports (matched case-insensitively), or an error
+/// naming the table and listing [`SUPPORTED_TABLES`].
+pub fn check_table(table: &str) -> anyhow::Result<&'static str> {
+    Kind::from_name(table).map(Kind::name).ok_or_else(|| {
+        anyhow::anyhow!(
+            "gen cannot generate table `{table}`; supported tables: {}",
+            SUPPORTED_TABLES.join(", ")
+        )
+    })
+}
+
 /// Which table a [`Generator`] writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -246,12 +257,7 @@ const DOTNET_EPOCH_TICKS: i64 = 621_355_968_000_000_000;
 impl Generator {
     /// A generator for `table` (case-insensitive), deterministic for `seed`.
     pub fn new(table: &str, seed: u64) -> anyhow::Result<Self> {
-        let kind = Kind::from_name(table).ok_or_else(|| {
-            anyhow::anyhow!(
-                "gen cannot generate table `{table}`; supported tables: {}",
-                SUPPORTED_TABLES.join(", ")
-            )
-        })?;
+        let kind = Kind::from_name(check_table(table)?).expect("checked");
         // Each table gets its own stream, so one seed gives different devices per table.
         let mut rng = Rng::new(seed ^ fnv(kind.name().as_bytes()));
         let hex = |rng: &mut Rng, n: usize| {
