@@ -39,8 +39,7 @@ pub struct Row<'a> {
     pub category: Cow<'a, str>,
     /// `_TimeReceivedBySvc`, when present.
     pub received: Option<Cow<'a, str>>,
-    /// `properties` in canonical form: the same keys in the same order, every value byte for
-    /// byte as written, without insignificant whitespace. The event id hashes these bytes.
+    /// `properties` exactly as written in the line. The event id hashes these bytes.
     pub properties: &'a [u8],
     /// `properties.Timestamp`, when it is a string.
     pub timestamp: Option<Cow<'a, str>>,
@@ -51,10 +50,10 @@ pub struct Row<'a> {
     pub dynamic_candidates: &'a [(&'static str, Range<usize>)],
 }
 
-/// Parses rows, reusing its buffers across rows (no per-row allocation on the common path).
+/// Parses rows, reusing its buffers across rows (no per-row allocation on the common path;
+/// nothing is copied: every field borrows from the line).
 #[derive(Debug, Default)]
 pub struct RowParser {
-    props: Vec<u8>,
     pivots: [Option<Range<usize>>; 5],
     candidates: Vec<(&'static str, Range<usize>)>,
 }
@@ -137,13 +136,12 @@ impl RowParser {
                 return Err(RowError::NotJson(e.to_string()));
             }
         }
-        self.props.clear();
         self.candidates.clear();
         self.pivots = Default::default();
         let mut de = serde_json::Deserializer::from_str(text);
         let env = de
             .deserialize_map(EnvelopeVisitor {
-                props: &mut self.props,
+                text,
                 pivots: &mut self.pivots,
                 candidates: &mut self.candidates,
             })
@@ -158,8 +156,8 @@ impl RowParser {
         let category = env
             .category
             .ok_or(RowError::MissingField("a string `category`"))?;
-        let timestamp = match env.properties {
-            PropsSeen::Object(ts) => ts,
+        let (timestamp, props) = match env.properties {
+            PropsSeen::Object(ts, range) => (ts, range),
             PropsSeen::Missing | PropsSeen::NotObject => {
                 return Err(RowError::MissingField("an object `properties`"))
             }
@@ -169,7 +167,7 @@ impl RowParser {
             tenant_id: env.tenant_id,
             category,
             received: env.received,
-            properties: &self.props,
+            properties: &line[props],
             timestamp,
             pivots: &self.pivots,
             dynamic_candidates: &self.candidates,
@@ -195,15 +193,15 @@ pub struct OwnedRowCheck {
     pub category: String,
     /// `tenantId`.
     pub tenant_id: Option<String>,
-    /// Canonical `properties`.
+    /// `properties` as written.
     pub properties: String,
 }
 
 enum PropsSeen<'a> {
     Missing,
     NotObject,
-    /// An object, with its `Timestamp` if it had a string one.
-    Object(Option<Cow<'a, str>>),
+    /// An object: its `Timestamp` if it had a string one, and its byte range in the line.
+    Object(Option<Cow<'a, str>>, Range<usize>),
 }
 
 struct Envelope<'a> {
@@ -214,27 +212,53 @@ struct Envelope<'a> {
     properties: PropsSeen<'a>,
 }
 
-struct EnvelopeVisitor<'o> {
-    props: &'o mut Vec<u8>,
+struct EnvelopeVisitor<'o, 'de> {
+    /// The whole line: values borrow from it, so their addresses give their offsets.
+    text: &'de str,
     pivots: &'o mut [Option<Range<usize>>; 5],
     candidates: &'o mut Vec<(&'static str, Range<usize>)>,
 }
 
-/// A JSON value that is kept only when it is a string.
-struct MaybeStr<'a>(Option<Cow<'a, str>>);
-
-impl<'de> Deserialize<'de> for MaybeStr<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw: &'de RawValue = Deserialize::deserialize(d)?;
-        Ok(MaybeStr(
-            serde_json::from_str::<Str<'de>>(raw.get())
-                .ok()
-                .map(|s| s.0),
-        ))
-    }
+/// Offset of `part` (a slice of `text`) in `text`.
+fn offset_in(text: &str, part: &str) -> usize {
+    part.as_ptr() as usize - text.as_ptr() as usize
 }
 
-impl<'de> Visitor<'de> for EnvelopeVisitor<'_> {
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+        i += 1;
+    }
+    i
+}
+
+/// From the end of the previous member of an object (or just after its `{`), finds where the
+/// next member's value starts: skips `,`, the key string and `:`. Only called on text serde
+/// already accepted up to that value.
+fn next_value_start(b: &[u8], from: usize) -> Option<usize> {
+    let mut i = skip_ws(b, from);
+    if b.get(i) == Some(&b',') {
+        i = skip_ws(b, i + 1);
+    }
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    i += 1;
+    loop {
+        i += memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
+        if b[i] == b'\\' {
+            i += 2;
+        } else {
+            break;
+        }
+    }
+    i = skip_ws(b, i + 1);
+    if b.get(i) != Some(&b':') {
+        return None;
+    }
+    Some(skip_ws(b, i + 1))
+}
+
+impl<'de> Visitor<'de> for EnvelopeVisitor<'_, 'de> {
     type Value = Envelope<'de>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an object")
@@ -247,76 +271,83 @@ impl<'de> Visitor<'de> for EnvelopeVisitor<'_> {
             received: None,
             properties: PropsSeen::Missing,
         };
+        let text = self.text;
+        // End of the previous member (starts just after the envelope's `{`).
+        let mut cursor = offset_in(text, text.trim_start()) + 1;
         while let Some(Str(key)) = map.next_key::<Str<'de>>()? {
+            if key == "properties" {
+                if !matches!(env.properties, PropsSeen::Missing) {
+                    return Err(de::Error::custom("duplicate key `properties`"));
+                }
+                let start = next_value_start(text.as_bytes(), cursor)
+                    .ok_or_else(|| de::Error::custom("cannot locate `properties`"))?;
+                env.properties = map.next_value_seed(PropsSeed {
+                    text,
+                    start,
+                    pivots: &mut *self.pivots,
+                    candidates: &mut *self.candidates,
+                })?;
+                cursor = match &env.properties {
+                    PropsSeen::Object(_, r) => r.end,
+                    // Not an object: the row is refused anyway.
+                    _ => return Ok(env),
+                };
+                continue;
+            }
+            let raw: &'de RawValue = map.next_value()?;
+            cursor = offset_in(text, raw.get()) + raw.get().len();
+            let as_str = || {
+                serde_json::from_str::<Str<'de>>(raw.get())
+                    .ok()
+                    .map(|s| s.0)
+            };
             match key.as_ref() {
-                "time" => env.time = map.next_value::<MaybeStr<'de>>()?.0,
-                "tenantId" => env.tenant_id = map.next_value::<MaybeStr<'de>>()?.0,
-                "category" => env.category = map.next_value::<MaybeStr<'de>>()?.0,
-                "_TimeReceivedBySvc" => env.received = map.next_value::<MaybeStr<'de>>()?.0,
-                "properties" => {
-                    if !matches!(env.properties, PropsSeen::Missing) {
-                        return Err(de::Error::custom("duplicate key `properties`"));
-                    }
-                    env.properties = map.next_value_seed(PropsSeed {
-                        out: self.props,
-                        pivots: self.pivots,
-                        candidates: self.candidates,
-                    })?;
-                }
-                _ => {
-                    map.next_value::<de::IgnoredAny>()?;
-                }
+                "time" => env.time = as_str(),
+                "tenantId" => env.tenant_id = as_str(),
+                "category" => env.category = as_str(),
+                "_TimeReceivedBySvc" => env.received = as_str(),
+                _ => {}
             }
         }
         Ok(env)
     }
 }
 
-/// Walks `properties`: writes its canonical form and notes the timestamp, the pivot values
-/// and the candidate dynamic columns.
-struct PropsSeed<'o> {
-    out: &'o mut Vec<u8>,
+/// Walks `properties` in place: notes its extent in the line, the timestamp, the pivot values
+/// and the candidate dynamic columns (ranges relative to the object's `{`).
+struct PropsSeed<'o, 'de> {
+    text: &'de str,
+    /// Offset of the value in `text` (its `{` when it is an object).
+    start: usize,
     pivots: &'o mut [Option<Range<usize>>; 5],
     candidates: &'o mut Vec<(&'static str, Range<usize>)>,
 }
 
-impl<'de> DeserializeSeed<'de> for PropsSeed<'_> {
+impl<'de> DeserializeSeed<'de> for PropsSeed<'_, 'de> {
     type Value = PropsSeen<'de>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for PropsSeed<'_> {
+impl<'de> Visitor<'de> for PropsSeed<'_, 'de> {
     type Value = PropsSeen<'de>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("any JSON value")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let out = self.out;
+        let (text, start) = (self.text, self.start);
+        if text.as_bytes().get(start) != Some(&b'{') {
+            return Err(de::Error::custom("cannot locate `properties`"));
+        }
         let mut timestamp = None;
-        out.push(b'{');
-        let mut first = true;
+        let mut last = start + 1;
         while let Some(Str(key)) = map.next_key::<Str<'de>>()? {
             let value: &'de RawValue = map.next_value()?;
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            match &key {
-                // No escapes in the input: the raw bytes are the key.
-                Cow::Borrowed(k) => {
-                    out.push(b'"');
-                    out.extend_from_slice(k.as_bytes());
-                    out.push(b'"');
-                }
-                Cow::Owned(k) => crate::normalize::write_str(out, k),
-            }
-            out.push(b':');
-            let start = out.len();
             let raw = value.get();
-            out.extend_from_slice(raw.as_bytes());
-            let range = start..out.len();
+            let at = offset_in(text, raw);
+            last = at + raw.len();
+            let range = at - start..last - start;
             // One `match` so the compiler can branch on length first: this runs for every
             // column of every row.
             match key.as_ref() {
@@ -349,8 +380,11 @@ impl<'de> Visitor<'de> for PropsSeed<'_> {
                 _ => {}
             }
         }
-        out.push(b'}');
-        Ok(PropsSeen::Object(timestamp))
+        let close = skip_ws(text.as_bytes(), last);
+        if text.as_bytes().get(close) != Some(&b'}') {
+            return Err(de::Error::custom("cannot locate the end of `properties`"));
+        }
+        Ok(PropsSeen::Object(timestamp, start..close + 1))
     }
     fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         while seq.next_element::<de::IgnoredAny>()?.is_some() {}
@@ -395,6 +429,21 @@ mod tests {
         assert!(row.received.is_none());
         let r = row.pivots[4].clone().unwrap();
         assert_eq!(&row.properties[r], b"639199803770463703");
+    }
+
+    #[test]
+    fn properties_are_the_exact_bytes_whatever_the_spacing() {
+        let line = br#" { "we\"ird" : [1, {"a":"}"}] , "category" : "AdvancedHunting-X" , "propert\u0069es" : { "Timestamp" : "t" , "ReportId":12 } , "z": [1] } "#;
+        let mut p = RowParser::new();
+        let row = p.parse(line).unwrap();
+        assert_eq!(row.properties, br#"{ "Timestamp" : "t" , "ReportId":12 }"#);
+        assert_eq!(row.timestamp.as_deref(), Some("t"));
+        let r = row.pivots[4].clone().unwrap();
+        assert_eq!(&row.properties[r], b"12");
+        let row = p.parse(br#"{"properties":{},"category":"c"}"#).unwrap();
+        assert_eq!(row.properties, b"{}");
+        let row = p.parse(br#"{"properties":{ },"category":"c"}"#).unwrap();
+        assert_eq!(row.properties, b"{ }");
     }
 
     #[test]
