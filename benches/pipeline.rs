@@ -44,10 +44,14 @@ fn run(table: &str, format: Format, data: &[u8]) -> (f64, f64, u64) {
 }
 
 fn main() {
+    // `cargo test --all-targets` runs this binary without `--bench`: then only a quick smoke
+    // run, so the test suite stays fast.
+    let benching = std::env::args().any(|a| a == "--bench");
+    let default_mb = if benching { 200 } else { 1 };
     let mb: u64 = std::env::var("BENCH_MB")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
+        .unwrap_or(default_mb);
     println!("pipeline benchmark: {mb} MB of generated rows per table, best of 3, one thread");
     for table in ["DeviceProcessEvents", "DeviceNetworkEvents"] {
         let mut data = Vec::with_capacity((mb << 20) as usize + (1 << 16));

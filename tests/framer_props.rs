@@ -52,7 +52,8 @@ fn model(input: &[u8], max: usize, final_: bool) -> (Vec<F>, u64) {
             );
         }
         let mut line = &input[start..end];
-        if terminated && line.last() == Some(&b'\r') {
+        // A CR before LF belongs to the terminator; so does a CR ending final input.
+        if line.last() == Some(&b'\r') {
             line = &line[..line.len() - 1];
         }
         if line.len() > max {

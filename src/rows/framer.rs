@@ -218,11 +218,14 @@ impl Framer {
             return Some(f);
         }
         if let Some(Discard {
-            start, mut prefix, ..
+            start,
+            mut prefix,
+            last,
         }) = self.discarding.take()
         {
-            let len = self.base - start;
-            prefix.truncate(OVERSIZE_PREFIX);
+            // A final CR is the first half of a terminator that never came.
+            let len = self.base - start - (last == b'\r') as u64;
+            prefix.truncate(OVERSIZE_PREFIX.min(len as usize));
             return Some(Frame::Oversize {
                 offset: start,
                 len,
@@ -233,7 +236,11 @@ impl Framer {
         let offset = self.base + start as u64;
         self.pos = self.buf.len();
         self.scanned = 0;
-        let line = &self.buf[start..];
+        let mut line = &self.buf[start..];
+        // A final CR is the first half of a terminator that never came.
+        if line.last() == Some(&b'\r') {
+            line = &line[..line.len() - 1];
+        }
         if line.is_empty() {
             return None;
         }
@@ -337,6 +344,8 @@ mod tests {
         let (l, _, r) = collect(&[input], 100, true);
         assert_eq!(l.last().unwrap(), &(10, b"thr".to_vec()));
         assert_eq!(r, 13);
+        let (l, _, _) = collect(&[b"one\r\ntwo\r"], 100, true);
+        assert_eq!(l.last().unwrap(), &(5, b"two".to_vec()));
     }
 
     #[test]
