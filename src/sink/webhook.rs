@@ -25,7 +25,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONT
 use std::fmt;
 use std::io::Write;
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 use url::Url;
 
@@ -300,11 +300,9 @@ pub struct WebhookSink {
     max_bytes: usize,
     max_events: usize,
     retrier: Retrier,
-    /// Largest body size the receiver might accept, learned from 413 answers.
+    /// Body size later requests are cut at after the receiver answered 413: half the size it
+    /// refused (what the split sends), so later batches do not hit the same 413 again.
     learned_limit: AtomicUsize,
-    /// Last observed gzip ratio (uncompressed / compressed) as f64 bits: sizes the uncompressed
-    /// budget of the next request.
-    gzip_ratio: AtomicU64,
 }
 
 impl fmt::Debug for WebhookSink {
@@ -359,7 +357,6 @@ impl WebhookSink {
             max_events: c.max_events.max(1),
             retrier: Retrier::new(c.retry),
             learned_limit: AtomicUsize::new(usize::MAX),
-            gzip_ratio: AtomicU64::new(4.0f64.to_bits()),
         })
     }
 
@@ -478,65 +475,46 @@ impl WebhookSink {
         enc.finish().expect("writing to a Vec cannot fail")
     }
 
-    /// One compressed body per entry of `out` for events `range`, splitting in halves until
-    /// each fits `cap` (a single event that does not fit is returned as is).
-    fn gzip_fit(
-        &self,
-        batch: &Batch,
-        range: Range<usize>,
-        raw: Vec<u8>,
-        cap: usize,
-        out: &mut Vec<Request>,
-    ) {
-        let body = Self::gzip_body(&raw);
-        if body.len() <= cap || range.len() == 1 {
-            if !body.is_empty() {
-                let ratio = (raw.len() as f64 / body.len() as f64).clamp(1.0, 64.0);
-                self.gzip_ratio.store(ratio.to_bits(), Ordering::Relaxed);
-            }
-            out.push(Request {
-                events: range,
-                body: Bytes::from(body),
-            });
-            return;
-        }
-        let mid = range.start + range.len() / 2;
-        for r in [range.start..mid, mid..range.end] {
-            let raw = self.format_range(batch, r.clone());
-            self.gzip_fit(batch, r, raw, cap, out);
-        }
-    }
-
-    /// Cuts `batch` into requests, in order, each within the cap.
+    /// Cuts `batch` into requests, in order, each within the cap. The cut depends only on the
+    /// batch and the cap in force, so a re-sent batch gets the same requests (and batch ids).
     fn plan(&self, batch: &Batch) -> Planner<'_> {
         Planner {
             sink: self,
             next: 0,
-            pending: Vec::new(),
             batch_len: batch.len(),
+            // Typical gzip ratio of JSON events at level 1; corrected after each request.
+            gzip_ratio: 4.0,
         }
     }
 
-    fn next_requests(&self, batch: &Batch, start: usize, pending: &mut Vec<Request>) -> usize {
+    /// The request starting at event `start`.
+    fn next_request(&self, batch: &Batch, start: usize, gzip_ratio: &mut f64) -> Request {
         let cap = self.cap();
         if !self.gzip {
             let (end, body) = self.format_greedy(batch, start, cap);
-            pending.push(Request {
+            return Request {
                 events: start..end,
                 body: Bytes::from(body),
-            });
-            return end;
+            };
         }
-        // Compressed size is known only after compressing: take an uncompressed budget from
-        // the last ratio seen (with a margin), compress, and halve whatever still overflows.
-        let ratio = f64::from_bits(self.gzip_ratio.load(Ordering::Relaxed));
-        let budget = ((cap as f64) * ratio * 0.85).max(cap as f64 * 0.5) as usize;
-        let (end, raw) = self.format_greedy(batch, start, budget.max(1));
-        let mut out = Vec::new();
-        self.gzip_fit(batch, start..end, raw, cap, &mut out);
-        // `pending` is a stack: push in reverse so requests pop in batch order.
-        pending.extend(out.into_iter().rev());
-        end
+        // The compressed size is known only after compressing: take an uncompressed budget
+        // from the ratio seen so far (with a margin), compress, and if the result overflows,
+        // shrink the budget by how much it overflowed and compress again.
+        let mut budget = ((cap as f64) * *gzip_ratio * 0.9) as usize;
+        loop {
+            let (end, raw) = self.format_greedy(batch, start, budget.max(1));
+            let body = Self::gzip_body(&raw);
+            let ratio = (raw.len() as f64 / body.len().max(1) as f64).clamp(1.0, 64.0);
+            *gzip_ratio = ratio;
+            if body.len() <= cap || end - start == 1 {
+                return Request {
+                    events: start..end,
+                    body: Bytes::from(body),
+                };
+            }
+            let shrunk = (raw.len() as f64 * cap as f64 / body.len() as f64 * 0.95) as usize;
+            budget = shrunk.min(raw.len() - 1);
+        }
     }
 
     /// Delivers one request, splitting it on 413.
@@ -573,7 +551,7 @@ impl WebhookSink {
                     });
                 }
                 Posted::TooLarge => {
-                    let limit = req.body.len().saturating_sub(1).max(MIN_LEARNED_LIMIT);
+                    let limit = (req.body.len() / 2).max(MIN_LEARNED_LIMIT);
                     let before = self.learned_limit.fetch_min(limit, Ordering::Relaxed);
                     self.retrier.counters.split();
                     tracing::warn!(
@@ -707,20 +685,20 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 struct Planner<'a> {
     sink: &'a WebhookSink,
     next: usize,
-    pending: Vec<Request>,
     batch_len: usize,
+    gzip_ratio: f64,
 }
 
 impl Planner<'_> {
     fn next_request(&mut self, batch: &Batch) -> Option<Request> {
-        if let Some(r) = self.pending.pop() {
-            return Some(r);
-        }
         if self.next >= self.batch_len {
             return None;
         }
-        self.next = self.sink.next_requests(batch, self.next, &mut self.pending);
-        self.pending.pop()
+        let r = self
+            .sink
+            .next_request(batch, self.next, &mut self.gzip_ratio);
+        self.next = r.events.end;
+        Some(r)
     }
 }
 
