@@ -166,7 +166,9 @@ impl WebhookConfig {
             format,
             headers,
             gzip: s.bool("RELAY_WEBHOOK_GZIP")?,
-            secret: s.raw("RELAY_WEBHOOK_SECRET").map(String::into_bytes),
+            secret: s
+                .raw("RELAY_WEBHOOK_SECRET")
+                .map(|v| v.trim().as_bytes().to_vec()),
             timeout: s.duration("RELAY_WEBHOOK_TIMEOUT")?,
             concurrency: s.count("RELAY_WEBHOOK_CONCURRENCY", 1)?,
             max_bytes,
