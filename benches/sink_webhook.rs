@@ -6,7 +6,8 @@
 //! events/s and the relay thread's own CPU time (from /proc/thread-self/stat), which is the
 //! steadier number on a shared machine.
 //!
-//! Run: `cargo bench --bench sink_webhook` (optionally `-- EVENTS`, default 1000000).
+//! Run: `cargo bench --bench sink_webhook` (optionally `-- EVENTS`, default 1000000). Under
+//! `cargo test` it makes a 5,000-event smoke run.
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -197,10 +198,13 @@ fn run(
 }
 
 fn main() {
+    // `cargo test --all-targets` runs this binary without `--bench`: then only a quick smoke
+    // run (5,000 events), so the test suite stays fast.
+    let benching = std::env::args().any(|a| a == "--bench");
     let events: usize = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())
-        .unwrap_or(1_000_000);
+        .unwrap_or(if benching { 1_000_000 } else { 5_000 });
     let (url, counts) = start_receiver();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -220,7 +224,7 @@ fn main() {
         c
     };
     // Warm-up (connections, allocator).
-    run(&rt, "warm-up", base(), &pool, 20_000, &counts);
+    run(&rt, "warm-up", base(), &pool, events.min(20_000), &counts);
     run(&rt, "ndjson", base(), &pool, events, &counts);
     let mut c = base();
     c.secret = Some(b"bench-secret".to_vec());
