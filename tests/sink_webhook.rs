@@ -513,7 +513,7 @@ async fn timeouts_and_refused_connections_are_retried_within_the_budget() {
     // First request hangs past the timeout, then the receiver answers.
     let (url, seen) = receiver(|n, _, _| Answer {
         delay: if n == 0 {
-            Duration::from_secs(3)
+            Duration::from_secs(4)
         } else {
             Duration::ZERO
         },
@@ -521,7 +521,7 @@ async fn timeouts_and_refused_connections_are_retried_within_the_budget() {
     })
     .await;
     let mut c = config(url);
-    c.timeout = Duration::from_millis(300);
+    c.timeout = Duration::from_secs(1);
     let sink = WebhookSink::new(c).unwrap();
     sink.send(&events(5, 200)).await.unwrap();
     assert_eq!(sink.stats().retries.get("timeout"), Some(&1));
@@ -642,4 +642,42 @@ fn process_cli_refuses_bad_sink_settings_naming_them() {
     let (code, err) = run(&["--sink", "queue"], &[]);
     assert_eq!(code, Some(2));
     assert!(err.contains("RELAY_QUEUE_NAME"), "{err}");
+}
+
+#[tokio::test]
+async fn concurrency_caps_requests_in_flight_across_concurrent_sends() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let now = Arc::new(AtomicUsize::new(0));
+    let max = Arc::new(AtomicUsize::new(0));
+    let total = Arc::new(AtomicUsize::new(0));
+    let (n2, m2, t2) = (now.clone(), max.clone(), total.clone());
+    let app = axum::Router::new()
+        .route(
+            "/in",
+            axum::routing::post(move || {
+                let (now, max, total) = (n2.clone(), m2.clone(), t2.clone());
+                async move {
+                    let cur = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    max.fetch_max(cur, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    now.fetch_sub(1, Ordering::SeqCst);
+                    total.fetch_add(1, Ordering::SeqCst);
+                    "ok"
+                }
+            }),
+        )
+        .layer(DefaultBodyLimit::disable());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let mut c = config(url::Url::parse(&format!("http://{addr}/in")).unwrap());
+    c.concurrency = 2;
+    c.max_events = 10;
+    let sink = WebhookSink::new(c).unwrap();
+    let (a, b) = (events(60, 300), events(60, 300));
+    let (ra, rb) = tokio::join!(sink.send(&a), sink.send(&b));
+    ra.unwrap();
+    rb.unwrap();
+    assert_eq!(total.load(Ordering::SeqCst), 12);
+    assert_eq!(max.load(Ordering::SeqCst), 2, "requests in flight");
 }

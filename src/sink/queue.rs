@@ -220,6 +220,8 @@ pub struct QueueSink {
     encoding: QueueEncoding,
     claims_container: String,
     concurrency: usize,
+    /// Sink-wide cap on requests in flight, whoever calls `send` concurrently.
+    inflight: tokio::sync::Semaphore,
     retrier: Retrier,
     /// One HTTP client for every SDK client built (connection reuse across batches).
     transport: Transport,
@@ -251,6 +253,7 @@ impl QueueSink {
             encoding: c.encoding,
             claims_container: c.claims_container,
             concurrency: c.concurrency.max(1),
+            inflight: tokio::sync::Semaphore::new(c.concurrency.max(1)),
             retrier: Retrier::new(c.retry),
             transport: Transport::new(azure_core::http::new_http_client(None)),
             claims_ready: AtomicBool::new(false),
@@ -423,6 +426,7 @@ impl QueueSink {
                             Ok(c) => c,
                             Err(e) => return Attempt::Permanent(redact(&e.to_string())),
                         };
+                        let _permit = self.inflight.acquire().await.expect("never closed");
                         match clients.queue.send_message(content, None).await {
                             Ok(_) => Attempt::Done(Ok(())),
                             Err(e) => classify(e, "QueueNotFound"),
@@ -509,6 +513,7 @@ impl QueueSink {
                             blob_content_type: Some("application/json".into()),
                             ..Default::default()
                         };
+                        let _permit = self.inflight.acquire().await.expect("never closed");
                         match blob
                             .upload(RequestContent::from(body.to_vec()), Some(options))
                             .await

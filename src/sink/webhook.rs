@@ -299,6 +299,7 @@ pub struct WebhookSink {
     gzip: bool,
     secret: Option<Vec<u8>>,
     concurrency: usize,
+    inflight: tokio::sync::Semaphore,
     max_bytes: usize,
     max_events: usize,
     retrier: Retrier,
@@ -355,6 +356,7 @@ impl WebhookSink {
             gzip: c.gzip,
             secret: c.secret,
             concurrency: c.concurrency.max(1),
+            inflight: tokio::sync::Semaphore::new(c.concurrency.max(1)),
             max_bytes: c.max_bytes.max(1),
             max_events: c.max_events.max(1),
             retrier: Retrier::new(c.retry),
@@ -595,7 +597,13 @@ impl WebhookSink {
             self.target
         );
         self.retrier
-            .run("webhook", &what, || {
+            .run("webhook", &what, || async {
+                // Sink-wide cap on requests in flight, whoever calls `send` concurrently.
+                let _permit = self
+                    .inflight
+                    .acquire()
+                    .await
+                    .expect("semaphore never closed");
                 let mut headers = self.headers.clone();
                 headers.insert(HeaderName::from_static(BATCH_ID_HEADER), id.clone());
                 if let Some(key) = &self.secret {
@@ -613,12 +621,11 @@ impl WebhookSink {
                     .post(self.url.clone())
                     .headers(headers)
                     .body(req.body.clone())
-                    .send();
-                async move {
-                    match sent.await {
-                        Ok(resp) => classify(resp).await,
-                        Err(e) => classify_error(e),
-                    }
+                    .send()
+                    .await;
+                match sent {
+                    Ok(resp) => classify(resp).await,
+                    Err(e) => classify_error(e),
                 }
             })
             .await
