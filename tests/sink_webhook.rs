@@ -558,7 +558,8 @@ fn export_rows(n: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn process_cli_sends_to_a_webhook_with_flags() {
-    let (url, seen) = receiver(|_, _, _| ok()).await;
+    let (mut url, seen) = receiver(|n, _, _| if n == 0 { status(503) } else { ok() }).await;
+    url.set_query(Some("token=hunter2"));
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("PT1H.json");
     std::fs::write(&input, export_rows(250)).unwrap();
@@ -577,7 +578,13 @@ async fn process_cli_sends_to_a_webhook_with_flags() {
     .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    let s = seen.lock().unwrap().clone();
+    let s: Vec<Seen> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.status == 200)
+        .cloned()
+        .collect();
     assert_eq!(s.len(), 3, "250 events in batches of 100");
     let mut ids = Vec::new();
     for r in &s {
@@ -587,6 +594,13 @@ async fn process_cli_sends_to_a_webhook_with_flags() {
     assert_eq!(ids.len(), 250);
     assert_eq!(ids[0], "1000");
     assert!(stderr.contains("sink webhook: events=250"), "{stderr}");
+    // The retry is logged (to stderr) with its reason, never with the URL's token.
+    assert!(
+        stderr.contains("retrying") && stderr.contains("503"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("retries={503:1}"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
 }
 
 #[test]

@@ -105,6 +105,15 @@ fn collect_inputs(paths: &[PathBuf]) -> anyhow::Result<Vec<Input>> {
 
 /// Runs `process`.
 pub fn run(a: ProcessArgs) -> anyhow::Result<ExitCode> {
+    // Sink warnings (retries, throttling, oversize events) go to stderr; stdout may carry the
+    // events themselves. RUST_LOG overrides the level.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .try_init();
     let config = a.sink.config()?;
     let max_line = usize::try_from(a.max_row_bytes)
         .ok()
