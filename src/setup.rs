@@ -13,11 +13,11 @@ use crate::deadletter::{DeadLetterFile, DeadLetterSink};
 use crate::drain::DrainSettings;
 use crate::normalize::Format;
 use crate::pipeline::Filter;
-use crate::sink::{file::FileSink, stdout::StdoutSink, Sink};
+use crate::sink::Sink;
 use crate::source::{azure::AzureSource, local::DirSource, Scoped, Source};
 use crate::state::{azure::BlobCheckpointStore, local::DirCheckpointStore, CheckpointStore};
 use crate::tail::TailSettings;
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, bail};
 use clap::ValueEnum;
 use std::path::Path;
 use std::sync::Arc;
@@ -28,28 +28,17 @@ pub const EXPORT_CONNECTION: &str = "MdeExportStorage";
 /// Connection setting of the host's own storage (checkpoints, dead letters, the event queue).
 pub const HOST_CONNECTION: &str = "AzureWebJobsStorage";
 
-/// Parses durations like `30s`, `15m`, `1h`, `2d`, `250ms`, or a bare number of seconds.
+/// Parses durations: everything [`crate::sink::config::parse_duration`] accepts (`30s`, `15m`,
+/// `1h`, `250ms`, bare seconds, `hh:mm:ss`), plus days (`2d`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration (examples: 45s, 15m, 1h)"))?;
-    let secs = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "s" | "sec" | "secs" => n,
-        "ms" => n / 1000.0,
-        "m" | "min" | "mins" => n * 60.0,
-        "h" | "hr" | "hours" => n * 3600.0,
-        "d" | "days" => n * 86400.0,
-        u => return Err(format!("unknown duration unit `{u}` in `{s}`")),
-    };
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("`{s}` is not a duration"));
-    }
-    Ok(Duration::from_secs_f64(secs))
+    let days = t
+        .strip_suffix('d')
+        .and_then(|n| n.trim().parse::<f64>().ok())
+        .filter(|n| n.is_finite() && *n >= 0.0 && *n < 1e5);
+    days.map(|n| Duration::from_secs_f64(n * 86400.0))
+        .or_else(|| crate::sink::config::parse_duration(t))
+        .ok_or_else(|| format!("`{s}` is not a duration (examples: 45s, 15m, 1h, 2d)"))
 }
 
 fn setting<T>(name: &str, parse: impl Fn(&str) -> Result<T, String>) -> anyhow::Result<T> {
@@ -148,23 +137,13 @@ impl RelaySettings {
     }
 }
 
-/// The sink named by `RELAY_SINK`. This is the single place sinks are built from settings;
-/// `file` (with `RELAY_FILE_PATH`, fsynced per batch) and `stdout` are available here.
-pub fn sink_from_env() -> anyhow::Result<Arc<dyn Sink>> {
-    let kind = env_or_default("RELAY_SINK").unwrap_or_else(|| "stdout".into());
-    match kind.trim().to_ascii_lowercase().as_str() {
-        "stdout" => Ok(Arc::new(StdoutSink)),
-        "file" => {
-            let path = env("RELAY_FILE_PATH")
-                .context("setting `RELAY_FILE_PATH` is required when RELAY_SINK=file")?;
-            let sink = FileSink::open(Path::new(&path), true, false)
-                .with_context(|| format!("setting `RELAY_FILE_PATH`: cannot open {path}"))?;
-            Ok(Arc::new(sink))
-        }
-        other => {
-            bail!("setting `RELAY_SINK`: `{other}` is not available in this build (stdout | file)")
-        }
-    }
+/// The sink configured by `RELAY_SINK` and its settings (see [`crate::sink::config`]), the
+/// single place the handler builds its sink. The drain cuts batches by the sink's limits.
+pub fn sink_from_env(settings: &mut RelaySettings) -> anyhow::Result<Arc<dyn Sink>> {
+    let c = crate::sink::config::SinkConfig::from_env()?;
+    settings.drain.batch_max_events = c.batch_max_events;
+    settings.drain.batch_max_bytes = c.batch_max_bytes;
+    Ok(c.build()?)
 }
 
 /// Reads a storage connection (connection string or identity-based settings).
@@ -216,6 +195,8 @@ mod tests {
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172800)));
+        assert_eq!(parse_duration("00:10:00"), Ok(Duration::from_secs(600)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("3 fortnights").is_err());
     }

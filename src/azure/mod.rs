@@ -16,8 +16,8 @@
 use azure_core::credentials::TokenCredential;
 use azure_core::http::Url;
 use azure_identity::{ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};
-use azure_storage_blob::BlobServiceClient;
-use azure_storage_queue::QueueServiceClient;
+use azure_storage_blob::{BlobServiceClient, BlobServiceClientOptions};
+use azure_storage_queue::{QueueServiceClient, QueueServiceClientOptions};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use std::fmt;
@@ -296,23 +296,40 @@ impl StorageAccount {
 
     /// A blob service client.
     pub fn blob_service(&self) -> Result<BlobServiceClient, ConnectionError> {
+        self.blob_service_with(None)
+    }
+
+    /// A blob service client with client options (e.g. the SDK's own retries turned off by a
+    /// caller that runs its own retry policy).
+    pub fn blob_service_with(
+        &self,
+        options: Option<BlobServiceClientOptions>,
+    ) -> Result<BlobServiceClient, ConnectionError> {
         let base = self
             .blob
             .as_ref()
             .ok_or_else(|| err(&self.setting, "has no blob endpoint"))?;
         let (url, cred) = self.authorized(base);
-        BlobServiceClient::new(url, cred, None)
+        BlobServiceClient::new(url, cred, options)
             .map_err(|e| err(&self.setting, format!("cannot build blob client: {e}")))
     }
 
     /// A queue service client.
     pub fn queue_service(&self) -> Result<QueueServiceClient, ConnectionError> {
+        self.queue_service_with(None)
+    }
+
+    /// A queue service client with client options.
+    pub fn queue_service_with(
+        &self,
+        options: Option<QueueServiceClientOptions>,
+    ) -> Result<QueueServiceClient, ConnectionError> {
         let base = self
             .queue
             .as_ref()
             .ok_or_else(|| err(&self.setting, "has no queue endpoint"))?;
         let (url, cred) = self.authorized(base);
-        QueueServiceClient::new(url, cred, None)
+        QueueServiceClient::new(url, cred, options)
             .map_err(|e| err(&self.setting, format!("cannot build queue client: {e}")))
     }
 

@@ -13,7 +13,7 @@ use crate::deadletter::DeadLetterSink;
 use crate::drain::{Contention, Drainer, Outcome};
 use crate::pipeline::{Filter, Stats};
 use crate::setup::{self, RelaySettings};
-use crate::sink::{file::FileSink, Sink};
+use crate::sink::{file::FileSink, stdout::StdoutSink, Sink};
 use crate::source::BlobKey;
 use anyhow::{bail, Context};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
@@ -81,11 +81,9 @@ pub fn run(a: &ProcessArgs, source: &str) -> anyhow::Result<ExitCode> {
         .ok()
         .filter(|&m| m > 0)
         .context("--max-row-bytes must be at least 1")?;
-    if a.batch_max_events == 0 || a.batch_max_bytes == 0 {
-        bail!("--batch-max-events and --batch-max-bytes must be at least 1");
-    }
-    settings.drain.batch_max_events = a.batch_max_events;
-    settings.drain.batch_max_bytes = a.batch_max_bytes;
+    let sink_config = a.sink.config()?;
+    settings.drain.batch_max_events = sink_config.batch_max_events;
+    settings.drain.batch_max_bytes = sink_config.batch_max_bytes;
     for t in settings.drain.filter.unknown_tables() {
         eprintln!("warning: --tables names `{t}`, which is not a known export table");
     }
@@ -107,13 +105,15 @@ pub fn run(a: &ProcessArgs, source: &str) -> anyhow::Result<ExitCode> {
             Err(_) => setup::file_dead_letters(Path::new("mde-relay-deadletter.ndjson")),
         },
     };
-    let sink: Arc<dyn Sink> = if a.out != "-" {
-        Arc::new(
-            FileSink::open(Path::new(&a.out), true, false)
-                .with_context(|| format!("cannot open output file {}", a.out))?,
-        )
-    } else {
-        setup::sink_from_env()?
+    // --out is a shortcut as for local files, but appends and syncs every batch: checkpoints
+    // must never run ahead of what is on disk.
+    let sink: Arc<dyn Sink> = match a.out.as_deref() {
+        Some("-") => Arc::new(StdoutSink),
+        Some(o) => Arc::new(
+            FileSink::open(Path::new(o), true, false)
+                .with_context(|| format!("cannot open output file {o}"))?,
+        ),
+        None => sink_config.build()?,
     };
 
     let rt = tokio::runtime::Builder::new_multi_thread()

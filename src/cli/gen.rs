@@ -34,6 +34,8 @@ pub fn run(a: GenArgs) -> anyhow::Result<ExitCode> {
         (Some(r), None) => Limit::Rows(r),
         (None, None) => Limit::Rows(1000),
     };
+    // Refuse an unknown table before creating the output file.
+    crate::gen::check_table(&a.table)?;
     let mut out: Box<dyn Write> = match &a.out {
         Some(p) => Box::new(std::io::BufWriter::with_capacity(
             1 << 20,

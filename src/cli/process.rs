@@ -7,13 +7,15 @@ use crate::deadletter::{DeadLetter, DeadLetterFile};
 use crate::normalize::Format;
 use crate::pipeline::{Filter, RowProcessor, Stats};
 use crate::rows::{Framer, DEFAULT_MAX_LINE};
-use crate::sink::{file::FileSink, stdout::StdoutSink, Batch, Sink};
-use anyhow::{bail, Context};
+use crate::sink::config::SinkArgs;
+use crate::sink::{file::FileSink, stdout::StdoutSink, Batch, Sink, SinkTarget};
+use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Read size for local files.
@@ -36,11 +38,11 @@ pub struct ProcessArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Normalized)]
     pub(super) format: Format,
-    /// Output file, or `-` for stdout.
-    #[arg(long, default_value = "-")]
-    pub(super) out: String,
-    /// Where dead-lettered rows go (default: `<out>.deadletter.ndjson`, or
-    /// `./mde-relay-deadletter.ndjson` when writing to stdout).
+    /// Output file (truncated first), or `-` for stdout: a shortcut that overrides --sink.
+    #[arg(long)]
+    pub(super) out: Option<String>,
+    /// Where dead-lettered rows go (default: `<output file>.deadletter.ndjson`, or
+    /// `./mde-relay-deadletter.ndjson` for other sinks).
     #[arg(long)]
     pub(super) dead_letter: Option<PathBuf>,
     /// Only these tables (comma-separated, e.g. DeviceProcessEvents,AlertInfo).
@@ -52,12 +54,9 @@ pub struct ProcessArgs {
     /// Longest accepted row; longer rows are dead-lettered.
     #[arg(long, default_value_t = DEFAULT_MAX_LINE as u64, value_parser = super::parse_size)]
     pub(super) max_row_bytes: u64,
-    /// Events per batch handed to the sink.
-    #[arg(long, env = "RELAY_BATCH_MAX_EVENTS", default_value_t = 500)]
-    pub(super) batch_max_events: usize,
-    /// Bytes per batch handed to the sink.
-    #[arg(long, env = "RELAY_BATCH_MAX_BYTES", default_value_t = 1_000_000)]
-    pub(super) batch_max_bytes: usize,
+    /// The sink and its settings (each flag falls back to its RELAY_* variable).
+    #[command(flatten)]
+    pub(super) sink: Box<SinkArgs>,
 }
 
 /// One input file and its name relative to the input root.
@@ -112,33 +111,49 @@ fn collect_inputs(paths: &[PathBuf]) -> anyhow::Result<Vec<Input>> {
 
 /// Runs `process`.
 pub fn run(a: ProcessArgs) -> anyhow::Result<ExitCode> {
+    // Sink warnings (retries, throttling, oversize events) go to stderr; stdout may carry the
+    // events themselves. RUST_LOG overrides the level.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .try_init();
     if let Some(source) = a.source.clone() {
         return super::backfill::run(&a, &source);
     }
-    if a.batch_max_events == 0 || a.batch_max_bytes == 0 {
-        bail!("--batch-max-events (RELAY_BATCH_MAX_EVENTS) and --batch-max-bytes (RELAY_BATCH_MAX_BYTES) must be at least 1");
-    }
+    let config = a.sink.config()?;
     let max_line = usize::try_from(a.max_row_bytes)
         .ok()
         .filter(|&m| m > 0)
         .context("--max-row-bytes must be between 1 and the address space")?;
     let inputs = collect_inputs(&a.paths)?;
-    let to_stdout = a.out == "-";
-    let dead_path = a.dead_letter.clone().unwrap_or_else(|| {
-        if to_stdout {
-            PathBuf::from("mde-relay-deadletter.ndjson")
-        } else {
-            PathBuf::from(format!("{}.deadletter.ndjson", a.out))
-        }
-    });
-    let sink: Box<dyn Sink> = if to_stdout {
-        Box::new(StdoutSink)
-    } else {
-        Box::new(
-            FileSink::open(Path::new(&a.out), false, true)
-                .with_context(|| format!("cannot open output file {}", a.out))?,
-        )
+    let out_file = match (&a.out, &config.target) {
+        (Some(o), _) if o != "-" => Some(PathBuf::from(o)),
+        (None, SinkTarget::File { path }) => Some(path.clone()),
+        _ => None,
     };
+    let dead_path = a.dead_letter.clone().unwrap_or_else(|| match &out_file {
+        Some(p) => PathBuf::from(format!("{}.deadletter.ndjson", p.display())),
+        None => PathBuf::from("mde-relay-deadletter.ndjson"),
+    });
+    let sink: Arc<dyn Sink> = match a.out.as_deref() {
+        Some("-") => Arc::new(StdoutSink),
+        // --out: a fresh file, synced once at the end (fast); RELAY_SINK=file appends and
+        // syncs every batch instead.
+        Some(o) => Arc::new(
+            FileSink::open(Path::new(o), false, true)
+                .with_context(|| format!("cannot open output file {o}"))?,
+        ),
+        None => config.build()?,
+    };
+    if a.out.is_some() && !matches!(config.target, SinkTarget::Stdout | SinkTarget::File { .. }) {
+        eprintln!(
+            "note: --out overrides the {} sink chosen by --sink / RELAY_SINK",
+            config.kind()
+        );
+    }
     let filter = Filter {
         tables: a.tables.clone(),
         tenants: a.tenants.clone(),
@@ -166,7 +181,7 @@ pub fn run(a: ProcessArgs) -> anyhow::Result<ExitCode> {
         .build()?;
     let started = Instant::now();
     let mut proc = RowProcessor::new(a.format, filter, max_line);
-    let limits = (a.batch_max_events, a.batch_max_bytes);
+    let limits = (config.batch_max_events, config.batch_max_bytes);
     rt.block_on(async {
         for input in &inputs {
             process_file(input, &mut proc, sink.as_ref(), &dead, limits, &bar).await?;
@@ -178,6 +193,10 @@ pub fn run(a: ProcessArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot write dead letters to {}", dead_path.display()))?;
     bar.finish_and_clear();
     summary(&proc.stats, started.elapsed().as_secs_f64(), inputs.len());
+    let st = sink.stats();
+    if st.requests > 0 {
+        eprintln!("sink {}: {st}", sink.name());
+    }
     if proc.stats.dead_lettered > 0 {
         eprintln!(
             "{} row(s) dead-lettered to {}",
@@ -199,18 +218,16 @@ async fn process_file(
     let mut f = std::fs::File::open(&input.path)
         .with_context(|| format!("cannot open {}", input.path.display()))?;
     let mut framer = Framer::new(0, proc.max_line());
-    let mut chunk = vec![0u8; CHUNK];
     let mut batch = Batch::new();
     let mut dl: Vec<DeadLetter> = Vec::new();
     loop {
-        let n = f
-            .read(&mut chunk)
+        let n = framer
+            .read_from(&mut f, CHUNK)
             .with_context(|| format!("cannot read {}", input.path.display()))?;
         let last = n == 0;
         if !last {
             proc.stats.bytes += n as u64;
             bar.inc(n as u64);
-            framer.feed(&chunk[..n]);
             while let Some(frame) = framer.next_frame() {
                 proc.handle(frame, None, &input.name, &mut batch, &mut dl);
                 if batch.len() >= max_events || batch.bytes() >= max_bytes {

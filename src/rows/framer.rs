@@ -121,6 +121,36 @@ impl Framer {
         self.buf.extend_from_slice(data);
     }
 
+    /// Reads up to `max` bytes from `r` straight into the buffer (saving the copy [`feed`]
+    /// makes) and returns how many were read; 0 means end of input.
+    ///
+    /// [`feed`]: Framer::feed
+    pub fn read_from(&mut self, r: &mut impl std::io::Read, max: usize) -> std::io::Result<usize> {
+        if self.discarding.is_some() {
+            // Skipping an over-long line: go through `feed`, which does not buffer it.
+            let mut tmp = vec![0u8; max.min(1 << 16)];
+            let n = r.read(&mut tmp)?;
+            self.feed(&tmp[..n]);
+            return Ok(n);
+        }
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.base += self.pos as u64;
+            self.pos = 0;
+        }
+        let old = self.buf.len();
+        self.buf.resize(old + max, 0);
+        let n = match r.read(&mut self.buf[old..]) {
+            Ok(n) => n,
+            Err(e) => {
+                self.buf.truncate(old);
+                return Err(e);
+            }
+        };
+        self.buf.truncate(old + n);
+        Ok(n)
+    }
+
     /// The next complete line, or `None` when more input is needed.
     pub fn next_frame(&mut self) -> Option<Frame<'_>> {
         if let Some(f) = self.pending_oversize.take() {
@@ -188,11 +218,14 @@ impl Framer {
             return Some(f);
         }
         if let Some(Discard {
-            start, mut prefix, ..
+            start,
+            mut prefix,
+            last,
         }) = self.discarding.take()
         {
-            let len = self.base - start;
-            prefix.truncate(OVERSIZE_PREFIX);
+            // A final CR is the first half of a terminator that never came.
+            let len = self.base - start - (last == b'\r') as u64;
+            prefix.truncate(OVERSIZE_PREFIX.min(len as usize));
             return Some(Frame::Oversize {
                 offset: start,
                 len,
@@ -203,7 +236,11 @@ impl Framer {
         let offset = self.base + start as u64;
         self.pos = self.buf.len();
         self.scanned = 0;
-        let line = &self.buf[start..];
+        let mut line = &self.buf[start..];
+        // A final CR is the first half of a terminator that never came.
+        if line.last() == Some(&b'\r') {
+            line = &line[..line.len() - 1];
+        }
         if line.is_empty() {
             return None;
         }
@@ -307,6 +344,8 @@ mod tests {
         let (l, _, r) = collect(&[input], 100, true);
         assert_eq!(l.last().unwrap(), &(10, b"thr".to_vec()));
         assert_eq!(r, 13);
+        let (l, _, _) = collect(&[b"one\r\ntwo\r"], 100, true);
+        assert_eq!(l.last().unwrap(), &(5, b"two".to_vec()));
     }
 
     #[test]
@@ -353,6 +392,39 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn read_from_matches_feed() {
+        let data: &[u8] = b"a\r\nbb\n\xEF\xBB\xBFc\nddddddddddddddddddd\nlast";
+        let mut r = data;
+        let mut f = Framer::new(0, 8);
+        let mut got = vec![];
+        loop {
+            let n = f.read_from(&mut r, 3).unwrap();
+            while let Some(fr) = f.next_frame() {
+                got.push(format!("{fr:?}"));
+            }
+            if n == 0 {
+                if let Some(fr) = f.finish() {
+                    got.push(format!("{fr:?}"));
+                }
+                break;
+            }
+        }
+        let mut want = vec![];
+        let mut f = Framer::new(0, 8);
+        for c in data.chunks(3) {
+            f.feed(c);
+            while let Some(fr) = f.next_frame() {
+                want.push(format!("{fr:?}"));
+            }
+        }
+        if let Some(fr) = f.finish() {
+            want.push(format!("{fr:?}"));
+        }
+        assert_eq!(got, want);
+        assert_eq!(got.len(), 5);
     }
 
     #[test]

@@ -3,10 +3,19 @@
 //! acknowledged every event in it. The caller advances its checkpoint after that, and never
 //! before: delivery is at-least-once, and event ids let receivers drop duplicates.
 //!
-//! One file per sink: [`stdout`], [`file`]. Webhook and queue sinks follow the same trait.
+//! One file per sink: [`stdout`], [`file`], [`webhook`], [`queue`]; [`retry`] holds the retry
+//! policy and counters the network sinks share, and [`config`] reads the `RELAY_*` settings and
+//! builds the configured sink.
 
+pub mod config;
 pub mod file;
+pub mod queue;
+pub mod retry;
 pub mod stdout;
+pub mod webhook;
+
+pub use config::{SinkConfig, SinkTarget};
+pub use retry::SinkStats;
 
 use crate::tables::TableName;
 use async_trait::async_trait;
@@ -177,6 +186,13 @@ pub trait Sink: Send + Sync {
     /// Flushes anything buffered; called once when a run ends.
     async fn finish(&self) -> Result<(), SinkError> {
         Ok(())
+    }
+
+    /// Counters since the sink was built (events and bytes acknowledged, retries by reason,
+    /// seconds throttled). Take the difference of two snapshots ([`SinkStats::since`]) for one
+    /// invocation's share. Sinks without network I/O report zeros.
+    fn stats(&self) -> SinkStats {
+        SinkStats::default()
     }
 }
 

@@ -1,0 +1,777 @@
+//! The queue sink: events as Azure Storage queue messages, through the official
+//! `azure_storage_queue` crate.
+//!
+//! Each message holds as many NDJSON lines (events, in batch order) as fit 64 KiB of message
+//! text on the wire: base64 by default (what a Functions queue trigger decodes), or the raw text
+//! with `RELAY_QUEUE_ENCODING=none` (then measured XML-escaped, as the SDK sends it). An event
+//! too large for a message on its own is uploaded as a blob to `RELAY_QUEUE_CLAIMS_CONTAINER`
+//! in the same account (claim check), and its line in the message is a reference instead:
+//!
+//! ```json
+//! {"id":"<event id>","table":"<table>","claim_check":{"container":"mde-relay-claims",
+//!  "blob":"<table>/<event id>.json","url":"https://…/mde-relay-claims/<table>/<event id>.json","bytes":123456}}
+//! ```
+//!
+//! The blob name comes from the event id, so a re-sent batch overwrites the same blob. Sends and
+//! uploads run under the sink's [`RetryPolicy`] (the SDK's own retries are turned off so that
+//! policy, its `Retry-After` handling and its counters are the only ones); a missing queue or
+//! claims container is created once, on first use.
+
+use super::config::{ConfigError, Settings};
+use super::retry::{parse_retry_after, Attempt, Retrier, RetryPolicy, SinkStats};
+use super::{Batch, Sink, SinkError};
+use crate::azure::StorageAccount;
+use async_trait::async_trait;
+use azure_core::error::ErrorKind;
+use azure_core::http::{ClientOptions, RequestContent, RetryOptions, Transport};
+use azure_storage_blob::models::BlobClientUploadOptions;
+use azure_storage_blob::{BlobContainerClient, BlobServiceClientOptions};
+use azure_storage_queue::models::QueueMessage;
+use azure_storage_queue::{QueueClient, QueueServiceClientOptions};
+use base64::Engine;
+use futures::StreamExt;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+/// Largest message text, in bytes, the service accepts.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// How message text is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueEncoding {
+    /// Base64 of the NDJSON (the Functions queue trigger's default).
+    Base64,
+    /// The NDJSON text itself.
+    None,
+}
+
+impl QueueEncoding {
+    /// The largest NDJSON payload a message can carry before the encoding.
+    fn budget(self) -> usize {
+        match self {
+            // 4 output bytes per 3 input bytes, padded: 49152 raw bytes → 65536.
+            QueueEncoding::Base64 => MAX_MESSAGE_BYTES / 4 * 3,
+            QueueEncoding::None => MAX_MESSAGE_BYTES,
+        }
+    }
+
+    /// What `bytes` cost against [`Self::budget`]: raw length for base64, the XML-escaped
+    /// length (`<`, `>`, `&` as the SDK's serializer escapes them) for none.
+    fn cost(self, bytes: &[u8]) -> usize {
+        match self {
+            QueueEncoding::Base64 => bytes.len(),
+            QueueEncoding::None => {
+                bytes.len()
+                    + bytes
+                        .iter()
+                        .map(|&b| match b {
+                            b'<' | b'>' => 3,
+                            b'&' => 4,
+                            _ => 0,
+                        })
+                        .sum::<usize>()
+            }
+        }
+    }
+}
+
+/// Settings of the queue sink.
+#[derive(Clone)]
+pub struct QueueConfig {
+    /// The storage account (from the connection `connection` names).
+    pub account: StorageAccount,
+    /// The queue.
+    pub queue: String,
+    /// Message encoding.
+    pub encoding: QueueEncoding,
+    /// Container of claim-check blobs (same account).
+    pub claims_container: String,
+    /// Messages in flight.
+    pub concurrency: usize,
+    /// Retry policy.
+    pub retry: RetryPolicy,
+}
+
+impl fmt::Debug for QueueConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueConfig")
+            .field("account", &self.account) // its Debug hides keys and SAS tokens
+            .field("queue", &self.queue)
+            .field("encoding", &self.encoding)
+            .field("claims_container", &self.claims_container)
+            .field("concurrency", &self.concurrency)
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
+/// Checks a queue or container name: 3-63 characters of lower-case letters, digits and single
+/// hyphens, starting and ending with a letter or digit.
+pub fn valid_storage_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    (3..=63).contains(&b.len())
+        && b.iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+        && !name.contains("--")
+}
+
+impl QueueConfig {
+    /// A configuration with defaults for everything but the account and queue.
+    pub fn new(account: StorageAccount, queue: &str) -> Self {
+        QueueConfig {
+            account,
+            queue: queue.to_string(),
+            encoding: QueueEncoding::Base64,
+            claims_container: "mde-relay-claims".into(),
+            concurrency: 8,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// Reads the `RELAY_QUEUE_*` settings and resolves the connection.
+    pub fn from_settings(s: &Settings<'_>, retry: RetryPolicy) -> Result<Self, ConfigError> {
+        let queue = s.required("RELAY_QUEUE_NAME", "RELAY_SINK=queue")?;
+        let queue = queue.trim().to_string();
+        if !valid_storage_name(&queue) {
+            return Err(ConfigError::new(
+                "RELAY_QUEUE_NAME",
+                format!(
+                    "must be 3-63 lower-case letters, digits and single hyphens, not `{queue}`"
+                ),
+            ));
+        }
+        let claims = s.required("RELAY_QUEUE_CLAIMS_CONTAINER", "RELAY_SINK=queue")?;
+        let claims = claims.trim().to_string();
+        if !valid_storage_name(&claims) {
+            return Err(ConfigError::new(
+                "RELAY_QUEUE_CLAIMS_CONTAINER",
+                format!(
+                    "must be 3-63 lower-case letters, digits and single hyphens, not `{claims}`"
+                ),
+            ));
+        }
+        let encoding = match s
+            .required("RELAY_QUEUE_ENCODING", "RELAY_SINK=queue")?
+            .trim()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "base64" => QueueEncoding::Base64,
+            "none" => QueueEncoding::None,
+            other => {
+                return Err(ConfigError::new(
+                    "RELAY_QUEUE_ENCODING",
+                    format!("must be base64 or none, not `{other}`"),
+                ))
+            }
+        };
+        let connection = s.required("RELAY_QUEUE_CONNECTION", "RELAY_SINK=queue")?;
+        let connection = connection.trim();
+        let account = StorageAccount::from_lookup(connection, &|k| s.raw(k)).map_err(|e| {
+            ConfigError::new(
+                &e.setting,
+                format!(
+                    "{} (the connection named by RELAY_QUEUE_CONNECTION)",
+                    e.message
+                ),
+            )
+        })?;
+        if account.queue_endpoint().is_none() {
+            return Err(ConfigError::new(
+                connection,
+                format!("has no queue endpoint (set a connection string, or {connection}__queueServiceUri)"),
+            ));
+        }
+        if account.blob_endpoint().is_none() {
+            return Err(ConfigError::new(
+                connection,
+                format!("has no blob endpoint, which the queue sink needs for events too large for a message (set {connection}__blobServiceUri)"),
+            ));
+        }
+        Ok(QueueConfig {
+            account,
+            queue,
+            encoding,
+            claims_container: claims,
+            concurrency: s.count("RELAY_QUEUE_CONCURRENCY", 1)?,
+            retry,
+        })
+    }
+}
+
+/// One message to send: its NDJSON payload (before encoding), how many events it carries, and
+/// which of them go by claim check.
+struct Message {
+    raw: Vec<u8>,
+    events: usize,
+    claims: Vec<usize>,
+}
+
+/// A 404 for a queue or container that does not exist (yet).
+struct Missing;
+
+/// Sends batches to a Storage queue.
+pub struct QueueSink {
+    account: StorageAccount,
+    queue: String,
+    encoding: QueueEncoding,
+    claims_container: String,
+    concurrency: usize,
+    /// Sink-wide cap on requests in flight, whoever calls `send` concurrently.
+    inflight: tokio::sync::Semaphore,
+    retrier: Retrier,
+    /// One HTTP client for every SDK client built (connection reuse across batches).
+    transport: Transport,
+    claims_ready: AtomicBool,
+}
+
+impl fmt::Debug for QueueSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueSink")
+            .field("account", &self.account)
+            .field("queue", &self.queue)
+            .field("encoding", &self.encoding)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The SDK clients of one send (built per batch so the account SAS is always fresh).
+struct Clients {
+    queue: QueueClient,
+    claims: BlobContainerClient,
+}
+
+impl QueueSink {
+    /// Builds the sink. No request is made here.
+    pub fn new(c: QueueConfig) -> Result<Self, ConfigError> {
+        let sink = QueueSink {
+            account: c.account,
+            queue: c.queue,
+            encoding: c.encoding,
+            claims_container: c.claims_container,
+            concurrency: c.concurrency.max(1),
+            inflight: tokio::sync::Semaphore::new(c.concurrency.max(1)),
+            retrier: Retrier::new(c.retry),
+            transport: Transport::new(azure_core::http::new_http_client(None)),
+            claims_ready: AtomicBool::new(false),
+        };
+        // Fail now, naming the connection, if clients cannot be built at all.
+        sink.clients()
+            .map_err(|m| ConfigError::new(sink.account.setting(), m))?;
+        Ok(sink)
+    }
+
+    fn client_options(&self) -> ClientOptions {
+        ClientOptions {
+            retry: RetryOptions::none(),
+            transport: Some(self.transport.clone()),
+            ..Default::default()
+        }
+    }
+
+    fn clients(&self) -> Result<Clients, String> {
+        let queue = self
+            .account
+            .queue_service_with(Some(QueueServiceClientOptions {
+                client_options: self.client_options(),
+                ..Default::default()
+            }))
+            .map_err(|e| e.message)?
+            .queue_client(&self.queue)
+            .map_err(|e| redact(&e.to_string()))?;
+        let claims = self
+            .account
+            .blob_service_with(Some(BlobServiceClientOptions {
+                client_options: self.client_options(),
+                ..Default::default()
+            }))
+            .map_err(|e| e.message)?
+            .blob_container_client(&self.claims_container);
+        Ok(Clients { queue, claims })
+    }
+
+    /// The claim-check blob name of event `i`: `<table>/<event id>.json`.
+    fn claim_blob(batch: &Batch, i: usize) -> String {
+        let it = &batch.items()[i];
+        let table: String = it
+            .table
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("{table}/{}.json", it.id)
+    }
+
+    fn claim_reference(&self, batch: &Batch, i: usize) -> Vec<u8> {
+        let it = &batch.items()[i];
+        let blob = Self::claim_blob(batch, i);
+        let url = self.account.blob_endpoint().map(|base| {
+            let mut u = base.clone();
+            if let Ok(mut segs) = u.path_segments_mut() {
+                segs.pop_if_empty().push(&self.claims_container);
+                for part in blob.split('/') {
+                    segs.push(part);
+                }
+            }
+            u.to_string()
+        });
+        serde_json::to_vec(&serde_json::json!({
+            "id": it.id.as_str(),
+            "table": it.table.as_ref(),
+            "claim_check": {
+                "container": self.claims_container,
+                "blob": blob,
+                "url": url,
+                "bytes": it.range.len(),
+            }
+        }))
+        .expect("serializing a json! value cannot fail")
+    }
+
+    /// Cuts `batch` into messages, in order, each within [`MAX_MESSAGE_BYTES`] once encoded.
+    fn plan(&self, batch: &Batch) -> Vec<Message> {
+        let budget = self.encoding.budget();
+        let mut out = Vec::new();
+        let mut cur = Message {
+            raw: Vec::new(),
+            events: 0,
+            claims: Vec::new(),
+        };
+        let mut used = 0;
+        for i in 0..batch.len() {
+            let ev = batch.event(i);
+            let cost = self.encoding.cost(ev) + 1;
+            let (line, claim) = if cost > budget {
+                (
+                    std::borrow::Cow::Owned(self.claim_reference(batch, i)),
+                    true,
+                )
+            } else {
+                (std::borrow::Cow::Borrowed(ev), false)
+            };
+            let cost = if claim {
+                self.encoding.cost(&line) + 1
+            } else {
+                cost
+            };
+            if used + cost > budget && cur.events > 0 {
+                out.push(std::mem::replace(
+                    &mut cur,
+                    Message {
+                        raw: Vec::new(),
+                        events: 0,
+                        claims: Vec::new(),
+                    },
+                ));
+                used = 0;
+            }
+            cur.raw.extend_from_slice(&line);
+            cur.raw.push(b'\n');
+            cur.events += 1;
+            if claim {
+                cur.claims.push(i);
+            }
+            used += cost;
+        }
+        if cur.events > 0 {
+            out.push(cur);
+        }
+        out
+    }
+
+    fn encode(&self, raw: &[u8]) -> Result<String, SinkError> {
+        match self.encoding {
+            QueueEncoding::Base64 => Ok(base64::engine::general_purpose::STANDARD.encode(raw)),
+            QueueEncoding::None => String::from_utf8(raw.to_vec()).map_err(|_| SinkError::Permanent {
+                sink: "queue",
+                message: "an event is not valid UTF-8 and cannot be sent with RELAY_QUEUE_ENCODING=none".into(),
+            }),
+        }
+    }
+
+    async fn deliver(
+        &self,
+        batch: &Batch,
+        clients: &Clients,
+        msg: Message,
+    ) -> Result<(), SinkError> {
+        for &i in &msg.claims {
+            self.upload_claim(batch, clients, i).await?;
+        }
+        let text = self.encode(&msg.raw)?;
+        let what = format!(
+            "message of {} event(s), {} bytes, to queue {}",
+            msg.events,
+            text.len(),
+            self.queue
+        );
+        for first in [true, false] {
+            let sent = self
+                .retrier
+                .run("queue", &what, || {
+                    let content: Result<RequestContent<QueueMessage, _>, _> = QueueMessage {
+                        message_text: Some(text.clone()),
+                    }
+                    .try_into();
+                    async move {
+                        let content = match content {
+                            Ok(c) => c,
+                            Err(e) => return Attempt::Permanent(redact(&e.to_string())),
+                        };
+                        let _permit = self.inflight.acquire().await.expect("never closed");
+                        match clients.queue.send_message(content, None).await {
+                            Ok(_) => Attempt::Done(Ok(())),
+                            Err(e) => classify(e, "QueueNotFound"),
+                        }
+                    }
+                })
+                .await?;
+            match sent {
+                Ok(()) => {
+                    self.retrier.counters.sent(msg.events, text.len());
+                    return Ok(());
+                }
+                Err(Missing) if first => self.create_queue(clients).await?,
+                Err(Missing) => break,
+            }
+        }
+        Err(SinkError::Permanent {
+            sink: "queue",
+            message: format!(
+                "queue {} does not exist in {}",
+                self.queue,
+                self.account.setting()
+            ),
+        })
+    }
+
+    async fn create_queue(&self, clients: &Clients) -> Result<(), SinkError> {
+        tracing::info!(sink = "queue", queue = %self.queue, "queue does not exist; creating it");
+        let what = format!("creating queue {}", self.queue);
+        self.retrier
+            .run("queue", &what, || async {
+                match clients.queue.create(None).await {
+                    Ok(_) => Attempt::Done(()),
+                    // Created meanwhile by someone else.
+                    Err(e) if e.http_status().map(u16::from) == Some(409) => Attempt::Done(()),
+                    Err(e) => match classify(e, "") {
+                        Attempt::Done(_) => Attempt::Done(()),
+                        Attempt::Retry {
+                            reason,
+                            retry_after,
+                            message,
+                        } => Attempt::Retry {
+                            reason,
+                            retry_after,
+                            message,
+                        },
+                        Attempt::Permanent(m) => Attempt::Permanent(m),
+                    },
+                }
+            })
+            .await
+    }
+
+    async fn upload_claim(
+        &self,
+        batch: &Batch,
+        clients: &Clients,
+        i: usize,
+    ) -> Result<(), SinkError> {
+        let it = &batch.items()[i];
+        let name = Self::claim_blob(batch, i);
+        let body = bytes::Bytes::copy_from_slice(batch.event(i));
+        let what = format!(
+            "claim-check blob {}/{name} ({} bytes)",
+            self.claims_container,
+            body.len()
+        );
+        tracing::warn!(
+            sink = "queue",
+            event_id = %it.id,
+            bytes = body.len(),
+            container = %self.claims_container,
+            "event is too large for a queue message; storing it as a claim-check blob"
+        );
+        let blob = clients.claims.blob_client(&name);
+        for first in [true, false] {
+            let r = self
+                .retrier
+                .run("queue", &what, || {
+                    let body = body.clone();
+                    let blob = &blob;
+                    async move {
+                        let options = BlobClientUploadOptions {
+                            blob_content_type: Some("application/json".into()),
+                            ..Default::default()
+                        };
+                        let _permit = self.inflight.acquire().await.expect("never closed");
+                        match blob
+                            .upload(RequestContent::from(body.to_vec()), Some(options))
+                            .await
+                        {
+                            Ok(_) => Attempt::Done(Ok(())),
+                            Err(e) => classify(e, "ContainerNotFound"),
+                        }
+                    }
+                })
+                .await?;
+            match r {
+                Ok(()) => {
+                    self.retrier.counters.oversize();
+                    return Ok(());
+                }
+                Err(Missing) if first && !self.claims_ready.load(Ordering::Relaxed) => {
+                    self.create_container(clients).await?;
+                }
+                Err(Missing) => break,
+            }
+        }
+        Err(SinkError::Permanent {
+            sink: "queue",
+            message: format!(
+                "claim-check container {} does not exist in {}",
+                self.claims_container,
+                self.account.setting()
+            ),
+        })
+    }
+
+    async fn create_container(&self, clients: &Clients) -> Result<(), SinkError> {
+        tracing::info!(sink = "queue", container = %self.claims_container, "claim-check container does not exist; creating it");
+        let what = format!("creating container {}", self.claims_container);
+        self.retrier
+            .run("queue", &what, || async {
+                match clients.claims.create(None).await {
+                    Ok(_) => Attempt::Done(()),
+                    Err(e) if e.http_status().map(u16::from) == Some(409) => Attempt::Done(()),
+                    Err(e) => match classify(e, "") {
+                        Attempt::Done(_) => Attempt::Done(()),
+                        Attempt::Retry {
+                            reason,
+                            retry_after,
+                            message,
+                        } => Attempt::Retry {
+                            reason,
+                            retry_after,
+                            message,
+                        },
+                        Attempt::Permanent(m) => Attempt::Permanent(m),
+                    },
+                }
+            })
+            .await?;
+        self.claims_ready.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Removes SAS signatures from a message (SDK and transport errors can quote request URLs).
+fn redact(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(p) = rest.find("sig=") {
+        out.push_str(&rest[..p + 4]);
+        out.push_str("REDACTED");
+        let tail = &rest[p + 4..];
+        let end = tail
+            .find(|c: char| c == '&' || c == '"' || c == '\'' || c == ')' || c.is_whitespace())
+            .unwrap_or(tail.len());
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Sorts an SDK error into retry / permanent / "missing" (a 404 with error code `missing`).
+fn classify(e: azure_core::Error, missing: &str) -> Attempt<Result<(), Missing>> {
+    let message = redact(&e.to_string());
+    match e.kind() {
+        ErrorKind::HttpResponse {
+            status,
+            error_code,
+            raw_response,
+        } => {
+            let code = u16::from(*status);
+            if code == 404 && !missing.is_empty() && error_code.as_deref() == Some(missing) {
+                return Attempt::Done(Err(Missing));
+            }
+            if matches!(code, 408 | 429 | 500..=599) {
+                let retry_after = raw_response.as_ref().and_then(|r| {
+                    let h = r.headers();
+                    let ms = |name: &'static str| {
+                        h.get_optional_str(&azure_core::http::headers::HeaderName::from_static(
+                            name,
+                        ))
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(Duration::from_millis)
+                    };
+                    ms("x-ms-retry-after-ms")
+                        .or_else(|| ms("retry-after-ms"))
+                        .or_else(|| {
+                            h.get_optional_str(&azure_core::http::headers::HeaderName::from_static(
+                                "retry-after",
+                            ))
+                            .and_then(|v| parse_retry_after(v, SystemTime::now()))
+                        })
+                });
+                Attempt::Retry {
+                    reason: code.to_string(),
+                    retry_after,
+                    message,
+                }
+            } else {
+                Attempt::Permanent(message)
+            }
+        }
+        ErrorKind::Connection | ErrorKind::Io => Attempt::Retry {
+            reason: "connection".into(),
+            retry_after: None,
+            message,
+        },
+        // Token acquisition (managed identity endpoint) can fail transiently.
+        ErrorKind::Credential => Attempt::Retry {
+            reason: "credential".into(),
+            retry_after: None,
+            message,
+        },
+        _ => Attempt::Permanent(message),
+    }
+}
+
+#[async_trait]
+impl Sink for QueueSink {
+    fn name(&self) -> &'static str {
+        "queue"
+    }
+
+    async fn send(&self, batch: &Batch) -> Result<(), SinkError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let clients = self.clients().map_err(|message| SinkError::Permanent {
+            sink: "queue",
+            message,
+        })?;
+        let messages = self.plan(batch);
+        let count = messages.len();
+        let mut acks = futures::stream::iter(messages)
+            .map(|m| self.deliver(batch, &clients, m))
+            .buffer_unordered(self.concurrency);
+        while let Some(r) = acks.next().await {
+            r?;
+        }
+        tracing::debug!(
+            sink = "queue",
+            events = batch.len(),
+            messages = count,
+            ms = started.elapsed().as_millis() as u64,
+            "batch acknowledged"
+        );
+        Ok(())
+    }
+
+    fn stats(&self) -> SinkStats {
+        self.retrier.counters.snapshot()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::EventId;
+
+    fn sink(encoding: QueueEncoding) -> QueueSink {
+        let account =
+            StorageAccount::from_connection_string("C", "UseDevelopmentStorage=true").unwrap();
+        let mut c = QueueConfig::new(account, "events");
+        c.encoding = encoding;
+        QueueSink::new(c).unwrap()
+    }
+
+    fn event(b: &mut Batch, n: usize, size: usize, filler: char) {
+        let mut id = [b'0'; 32];
+        id[..8].copy_from_slice(format!("{n:08}").as_bytes());
+        let pad: String = std::iter::repeat_n(filler, size.saturating_sub(20)).collect();
+        let json = format!(r#"{{"n":{n},"p":"{pad}"}}"#);
+        b.push_json(EventId(id), "DeviceEvents".into(), None, json.as_bytes());
+    }
+
+    #[test]
+    fn names() {
+        assert!(valid_storage_name("mde-relay-claims"));
+        for bad in ["ab", "Upper", "a--b", "-ab", "ab-", "a_b", &"a".repeat(64)] {
+            assert!(!valid_storage_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn messages_fit_and_keep_order() {
+        for (enc, filler) in [
+            (QueueEncoding::Base64, 'x'),
+            (QueueEncoding::None, '<'),
+            (QueueEncoding::None, 'x'),
+        ] {
+            let s = sink(enc);
+            let mut b = Batch::new();
+            for n in 0..200 {
+                event(&mut b, n, 1500 + n * 7, filler);
+            }
+            event(&mut b, 200, 70_000, filler);
+            event(&mut b, 201, 100, filler);
+            let msgs = s.plan(&b);
+            let mut lines = Vec::new();
+            for m in &msgs {
+                let text = s.encode(&m.raw).unwrap();
+                let escaped = enc.cost(text.as_bytes());
+                assert!(escaped <= MAX_MESSAGE_BYTES, "{enc:?}: {escaped}");
+                lines.extend(
+                    m.raw
+                        .split(|&c| c == b'\n')
+                        .filter(|l| !l.is_empty())
+                        .map(<[u8]>::to_vec),
+                );
+            }
+            assert_eq!(lines.len(), 202);
+            for (i, l) in lines.iter().enumerate() {
+                let v: serde_json::Value = serde_json::from_slice(l).unwrap();
+                if i == 200 {
+                    assert_eq!(
+                        v["claim_check"]["blob"],
+                        format!("DeviceEvents/{}.json", b.items()[200].id)
+                    );
+                    assert_eq!(v["id"], b.items()[200].id.as_str());
+                    assert!(v["claim_check"]["url"].as_str().unwrap().ends_with("/devstoreaccount1/mde-relay-claims/DeviceEvents/00000200000000000000000000000000.json"));
+                } else {
+                    assert_eq!(l.as_slice(), b.event(i));
+                }
+            }
+            let claims: Vec<usize> = msgs.iter().flat_map(|m| m.claims.clone()).collect();
+            assert_eq!(claims, [200]);
+            // Greedy: the messages are well filled.
+            assert!(
+                msgs.len()
+                    <= 200 * 2300 / (enc.budget() - 3000) * if filler == '<' { 4 } else { 1 } + 2,
+                "{}",
+                msgs.len()
+            );
+        }
+    }
+
+    #[test]
+    fn sas_is_redacted() {
+        assert_eq!(
+            redact("GET http://h/q?sv=1&sig=abc%2Bdef&se=2 failed; sig=zzz"),
+            "GET http://h/q?sv=1&sig=REDACTED&se=2 failed; sig=REDACTED"
+        );
+    }
+}
