@@ -408,8 +408,9 @@ impl Drainer {
         let mut report = Report::new(key, Outcome::Drained);
         let Some(props) = self.source.properties(key).await? else {
             report.outcome = Outcome::Missing;
-            // A vanished blob needs no more watching.
-            if !is_new && !cp.closed {
+            // A vanished (or never created) blob needs no more watching: a closed checkpoint
+            // also clears the open marker its lease may have left.
+            if !cp.closed {
                 cp.closed = true;
                 cp.last_seen = now;
                 self.store

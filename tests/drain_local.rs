@@ -243,6 +243,18 @@ async fn open_blobs_keep_their_partial_row_and_closed_ones_process_it() {
 }
 
 #[tokio::test]
+async fn a_missing_blob_is_not_watched() {
+    let f = Fixture::new(Duration::from_secs(3600));
+    assert_eq!(f.drain().await.outcome, Outcome::Missing);
+    assert!(f.drainer.store().list_open().await.unwrap().is_empty());
+    // It appears later (a late event, or Tail's listing): drained from 0.
+    let (data, ids) = rows(0..3, 5);
+    f.write(&data);
+    assert_eq!(f.drain().await.outcome, Outcome::Drained);
+    assert_eq!(f.events(), ids);
+}
+
+#[tokio::test]
 async fn containers_outside_the_prefix_are_never_read() {
     let f = Fixture::new(Duration::from_secs(3600));
     let other = BlobKey::new("mde-relay-state", "cp/secret.json");
