@@ -14,6 +14,7 @@
 //! * [`gen`]: synthetic export rows for tests and benchmarks.
 //! * [`cli`]: the command-line entry point (`process`, `gen`).
 
+pub mod azure;
 pub mod cli;
 pub mod config;
 pub mod deadletter;

@@ -4,7 +4,7 @@
 
 use crate::deadletter::DeadLetter;
 use crate::normalize::{Format, Normalizer, SourceRef};
-use crate::rows::{parse_row, Frame, RowError};
+use crate::rows::{Frame, RowError, RowParser};
 use crate::sink::Batch;
 use crate::tables;
 
@@ -64,6 +64,7 @@ impl Filter {
 /// Turns frames into events or dead letters.
 #[derive(Debug)]
 pub struct RowProcessor {
+    parser: RowParser,
     normalizer: Normalizer,
     filter: Filter,
     max_line: usize,
@@ -75,6 +76,7 @@ impl RowProcessor {
     /// A processor writing `format`, keeping rows `filter` allows, with lines up to `max_line`.
     pub fn new(format: Format, filter: Filter, max_line: usize) -> Self {
         RowProcessor {
+            parser: RowParser::new(),
             normalizer: Normalizer::new(format),
             filter,
             max_line,
@@ -122,12 +124,13 @@ impl RowProcessor {
                     blob,
                     offset,
                 };
-                let result = parse_row(bytes).and_then(|row| {
+                let result = self.parser.parse(bytes).map(|row| {
                     let table = Normalizer::table_of(&row);
                     if !self.filter.allows(&table, row.tenant_id.as_deref()) {
-                        return Ok(false);
+                        return false;
                     }
-                    self.normalizer.push(&row, bytes, src, batch).map(|_| true)
+                    self.normalizer.push(&row, bytes, src, batch);
+                    true
                 });
                 match result {
                     Ok(true) => self.stats.events += 1,

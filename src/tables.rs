@@ -40,11 +40,21 @@ pub static TABLES: &[TableInfo] = &[
     t("AlertInfo", &["AttackTechniques", "Categories"]),
     t(
         "BehaviorEntities",
-        &["AdditionalFields", "AttackTechniques", "Categories", "DataSources"],
+        &[
+            "AdditionalFields",
+            "AttackTechniques",
+            "Categories",
+            "DataSources",
+        ],
     ),
     t(
         "BehaviorInfo",
-        &["AdditionalFields", "AttackTechniques", "Categories", "DataSources"],
+        &[
+            "AdditionalFields",
+            "AttackTechniques",
+            "Categories",
+            "DataSources",
+        ],
     ),
     t("CloudAppEvents", &[]),
     t("DeviceEvents", AF),
@@ -78,12 +88,34 @@ pub static TABLES: &[TableInfo] = &[
     t("UrlClickEvents", &["UrlChain"]),
 ];
 
+/// Every column name that is a JSON-in-string `dynamic` column in some table (the union of
+/// [`TableInfo::dynamic_columns`]): the row parser notes these while it walks `properties`, before
+/// it necessarily knows the table (envelope key order varies).
+pub static DYNAMIC_NAMES: &[&str] = &[
+    "AdditionalFields",
+    "AttackTechniques",
+    "AuthenticationDetails",
+    "Categories",
+    "ConnectedNetworks",
+    "CrlDistributionPointUrls",
+    "DataSources",
+    "DefaultGateways",
+    "DnsAddresses",
+    "IPAddresses",
+    "LoggedOnUsers",
+    "UrlChain",
+];
+
 /// A table name: borrowed from the registry for known tables, owned for new ones.
 pub type TableName = Cow<'static, str>;
 
 /// Looks a table up by name, case-insensitively.
 pub fn lookup(name: &str) -> Option<&'static TableInfo> {
-    TABLES.iter().find(|t| t.name.eq_ignore_ascii_case(name))
+    // Exact case first (every real row): a binary search over the sorted registry.
+    match TABLES.binary_search_by(|t| t.name.cmp(name)) {
+        Ok(i) => Some(&TABLES[i]),
+        Err(_) => TABLES.iter().find(|t| t.name.eq_ignore_ascii_case(name)),
+    }
 }
 
 /// The table a row belongs to, from its `category` (`AdvancedHunting-<Table>`). Known tables
@@ -147,6 +179,17 @@ mod tests {
         );
         assert_eq!(table_for_container("other-container"), None);
         assert_eq!(table_for_container(CONTAINER_PREFIX), None);
+    }
+
+    #[test]
+    fn dynamic_names_is_the_union() {
+        let mut union: Vec<&str> = TABLES
+            .iter()
+            .flat_map(|t| t.dynamic_columns.iter().copied())
+            .collect();
+        union.sort();
+        union.dedup();
+        assert_eq!(union, DYNAMIC_NAMES);
     }
 
     #[test]

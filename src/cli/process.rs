@@ -11,7 +11,7 @@ use crate::sink::{file::FileSink, stdout::StdoutSink, Batch, Sink};
 use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -190,18 +190,16 @@ async fn process_file(
     let mut f = std::fs::File::open(&input.path)
         .with_context(|| format!("cannot open {}", input.path.display()))?;
     let mut framer = Framer::new(0, proc.max_line());
-    let mut chunk = vec![0u8; CHUNK];
     let mut batch = Batch::new();
     let mut dl: Vec<DeadLetter> = Vec::new();
     loop {
-        let n = f
-            .read(&mut chunk)
+        let n = framer
+            .read_from(&mut f, CHUNK)
             .with_context(|| format!("cannot read {}", input.path.display()))?;
         let last = n == 0;
         if !last {
             proc.stats.bytes += n as u64;
             bar.inc(n as u64);
-            framer.feed(&chunk[..n]);
             while let Some(frame) = framer.next_frame() {
                 proc.handle(frame, None, &input.name, &mut batch, &mut dl);
                 if batch.len() >= max_events || batch.bytes() >= max_bytes {

@@ -3,7 +3,7 @@
 //! field.
 //!
 //! The event is written straight into the output buffer of a [`Batch`]: `properties` values are
-//! copied byte for byte from the input (so integers above 2^53 survive digit for digit), and
+//! copied byte for byte from the parsed row (so integers above 2^53 survive digit for digit), and
 //! only the table's JSON-in-string `dynamic` columns are decoded and re-emitted as JSON.
 
 mod time;
@@ -11,10 +11,7 @@ mod time;
 use crate::rows::{Row, Str};
 use crate::sink::{Batch, EventId};
 use crate::tables::{self, TableName};
-use serde::de::{self, Deserializer, MapAccess, Visitor};
-use serde_json::value::RawValue;
-use std::borrow::Cow;
-use std::fmt;
+use serde::de;
 
 pub use time::{normalize_timestamp, unix_seconds};
 
@@ -43,47 +40,54 @@ pub struct SourceRef<'a> {
     pub offset: u64,
 }
 
-/// The event id: 128 bits of BLAKE3 over tenant, table and the exact `properties` bytes, as 32
-/// lowercase hex characters. `time` is left out on purpose so the export's re-deliveries
-/// (identical properties, fresh `time`) get the same id.
+/// The event id: the first 128 bits of SHA-256 over tenant, table and the `properties` bytes (as
+/// [`Row::properties`] holds them: every key and value exactly as written), as 32 lowercase hex
+/// characters. `time` is left out on purpose so the export's re-deliveries (identical
+/// properties, fresh `time`) get the same id.
 pub fn event_id(tenant: &str, table: &str, properties: &[u8]) -> EventId {
-    let mut h = blake3::Hasher::new_derive_key("mde-relay 2026 event id v1");
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"mde-relay/v1 event id\0");
     // Tenant GUIDs appear in either case; the length prefixes keep the fields apart.
-    let tenant = tenant.to_ascii_lowercase();
-    h.update(&(tenant.len() as u64).to_le_bytes());
-    h.update(tenant.as_bytes());
-    h.update(&(table.len() as u64).to_le_bytes());
+    let mut tenant_buf = [0u8; 64];
+    let tenant = if tenant.len() <= 64 {
+        let t = &mut tenant_buf[..tenant.len()];
+        t.copy_from_slice(tenant.as_bytes());
+        t.make_ascii_lowercase();
+        &*t
+    } else {
+        tenant.as_bytes()
+    };
+    h.update((tenant.len() as u64).to_le_bytes());
+    h.update(tenant);
+    h.update((table.len() as u64).to_le_bytes());
     h.update(table.as_bytes());
     h.update(properties);
     let digest = h.finalize();
     let mut id = [0u8; 32];
-    hex::encode_to_slice(&digest.as_bytes()[..16], &mut id).expect("32 hex chars");
+    hex::encode_to_slice(&digest[..16], &mut id).expect("32 hex chars");
     EventId(id)
 }
 
-/// Turns rows into events. Holds a scratch buffer reused across rows.
+/// Turns parsed rows into events.
 #[derive(Debug, Default)]
 pub struct Normalizer {
     format: Format,
-    scratch: Vec<u8>,
 }
 
-/// Pivot columns copied to the top level of a normalized event, in output order.
-const PIVOTS: [(&str, &str); 5] = [
-    ("DeviceId", "device_id"),
-    ("DeviceName", "device_name"),
-    ("MachineGroup", "machine_group"),
-    ("ActionType", "action_type"),
-    ("ReportId", "report_id"),
+/// Output names of the pivot fields, matching [`crate::rows::PIVOT_COLUMNS`].
+const PIVOT_FIELDS: [&str; 5] = [
+    "device_id",
+    "device_name",
+    "machine_group",
+    "action_type",
+    "report_id",
 ];
 
 impl Normalizer {
     /// A normalizer writing the given format.
     pub fn new(format: Format) -> Self {
-        Normalizer {
-            format,
-            scratch: Vec::with_capacity(8192),
-        }
+        Normalizer { format }
     }
 
     /// The table a row belongs to.
@@ -92,21 +96,14 @@ impl Normalizer {
     }
 
     /// Appends the event for `row` (whose original line is `line`) to `batch`.
-    pub fn push(
-        &mut self,
-        row: &Row<'_>,
-        line: &[u8],
-        src: SourceRef<'_>,
-        batch: &mut Batch,
-    ) -> Result<(), crate::rows::RowError> {
+    pub fn push(&self, row: &Row<'_>, line: &[u8], src: SourceRef<'_>, batch: &mut Batch) {
         let (table, info) = tables::table_from_category(&row.category);
         let tenant = row.tenant_id.as_deref().unwrap_or("");
-        let id = event_id(tenant, &table, row.properties.get().as_bytes());
-        let dynamic = info.map(|i| i.dynamic_columns).unwrap_or(&[]);
+        let id = event_id(tenant, &table, row.properties);
+        let ts = row.timestamp.as_deref().and_then(normalize_timestamp);
+        let time = ts.as_deref().and_then(unix_seconds);
         match self.format {
             Format::Raw => {
-                let visited = visit_properties(row.properties, &[], &mut self.scratch)?;
-                let time = visited.timestamp.and_then(|t| unix_seconds(&t));
                 batch.push_event(id, table.clone(), time, |out| {
                     out.extend_from_slice(b"{\"id\":\"");
                     out.extend_from_slice(&id.0);
@@ -116,15 +113,12 @@ impl Normalizer {
                     write_source(out, src);
                     out.push(b',');
                     // The original row without its opening brace: every original byte kept.
-                    let text = trim_ascii(line);
+                    let text = line.trim_ascii_start();
                     out.extend_from_slice(&text[1..]);
                 });
             }
             Format::Normalized => {
-                let v = visit_properties(row.properties, dynamic, &mut self.scratch)?;
-                let ts = v.timestamp.as_deref().and_then(normalize_timestamp);
-                let time = ts.as_deref().and_then(unix_seconds);
-                let scratch = &self.scratch;
+                let dynamic = info.map(|i| i.dynamic_columns).unwrap_or(&[]);
                 batch.push_event(id, table.clone(), time, |out| {
                     out.extend_from_slice(b"{\"schema\":\"");
                     out.extend_from_slice(SCHEMA.as_bytes());
@@ -144,99 +138,31 @@ impl Normalizer {
                     write_opt_str(out, row.tenant_id.as_deref());
                     out.extend_from_slice(b",\"source\":");
                     write_source(out, src);
-                    for (i, (_, field)) in PIVOTS.iter().enumerate() {
-                        if let Some(r) = &v.pivots[i] {
+                    for (range, field) in row.pivots.iter().zip(PIVOT_FIELDS) {
+                        if let Some(r) = range {
                             out.extend_from_slice(b",\"");
                             out.extend_from_slice(field.as_bytes());
                             out.extend_from_slice(b"\":");
-                            out.extend_from_slice(&scratch[r.clone()]);
+                            out.extend_from_slice(&row.properties[r.clone()]);
                         }
                     }
                     out.extend_from_slice(b",\"properties\":");
-                    out.extend_from_slice(scratch);
+                    // Copy properties, decoding this table's JSON-in-string columns on the way.
+                    let mut at = 0;
+                    for (name, r) in row.dynamic_candidates {
+                        if dynamic.contains(name) {
+                            out.extend_from_slice(&row.properties[at..r.start]);
+                            let raw = std::str::from_utf8(&row.properties[r.clone()])
+                                .expect("properties are UTF-8");
+                            write_dynamic(out, raw);
+                            at = r.end;
+                        }
+                    }
+                    out.extend_from_slice(&row.properties[at..]);
                     out.push(b'}');
                 });
             }
         }
-        Ok(())
-    }
-}
-
-fn trim_ascii(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
-    &b[start..]
-}
-
-/// What a pass over `properties` found besides the rewritten object.
-struct Visited<'a> {
-    timestamp: Option<Cow<'a, str>>,
-    /// Byte ranges in the scratch buffer of each pivot's value.
-    pivots: [Option<std::ops::Range<usize>>; 5],
-}
-
-/// Walks `properties` once, writing it (with dynamic columns decoded) into `out`, and noting the
-/// timestamp and the pivot values on the way.
-fn visit_properties<'a>(
-    props: &'a RawValue,
-    dynamic: &'static [&'static str],
-    out: &mut Vec<u8>,
-) -> Result<Visited<'a>, crate::rows::RowError> {
-    out.clear();
-    let mut de = serde_json::Deserializer::from_str(props.get());
-    let v = PropsVisitor { dynamic, out };
-    de.deserialize_map(v)
-        .map_err(|e| crate::rows::RowError::NotJson(e.to_string()))
-}
-
-struct PropsVisitor<'o> {
-    dynamic: &'static [&'static str],
-    out: &'o mut Vec<u8>,
-}
-
-impl<'de> Visitor<'de> for PropsVisitor<'_> {
-    type Value = Visited<'de>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let out = self.out;
-        let mut visited = Visited {
-            timestamp: None,
-            pivots: Default::default(),
-        };
-        out.push(b'{');
-        let mut first = true;
-        while let Some(Str(key)) = map.next_key::<Str<'de>>()? {
-            let value: &'de RawValue = map.next_value()?;
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            match &key {
-                // No escapes in the input: the raw bytes are the key.
-                Cow::Borrowed(k) => {
-                    out.push(b'"');
-                    out.extend_from_slice(k.as_bytes());
-                    out.push(b'"');
-                }
-                Cow::Owned(k) => write_str(out, k),
-            }
-            out.push(b':');
-            let start = out.len();
-            let raw = value.get();
-            if self.dynamic.contains(&key.as_ref()) && raw.starts_with('"') {
-                write_dynamic(out, raw);
-            } else {
-                out.extend_from_slice(raw.as_bytes());
-            }
-            if key == "Timestamp" {
-                visited.timestamp = serde_json::from_str::<Str<'de>>(raw).ok().map(|s| s.0);
-            } else if let Some(i) = PIVOTS.iter().position(|(col, _)| *col == key) {
-                visited.pivots[i] = Some(start..out.len());
-            }
-        }
-        out.push(b'}');
-        Ok(visited)
     }
 }
 
@@ -250,7 +176,7 @@ fn write_dynamic(out: &mut Vec<u8>, raw: &str) {
         {
             // Inside valid JSON, CR and LF can only be whitespace between tokens: dropping them
             // keeps the value intact and the output one line.
-            if inner.bytes().any(|b| b == b'\n' || b == b'\r') {
+            if memchr::memchr2(b'\n', b'\r', inner.as_bytes()).is_some() {
                 out.extend(inner.bytes().filter(|&b| b != b'\n' && b != b'\r'));
             } else {
                 out.extend_from_slice(inner.as_bytes());
@@ -264,8 +190,7 @@ fn write_dynamic(out: &mut Vec<u8>, raw: &str) {
 /// Writes `s` as a JSON string.
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     // Fast path: nothing to escape.
-    if s
-        .bytes()
+    if s.bytes()
         .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b != 0x7f)
     {
         out.push(b'"');

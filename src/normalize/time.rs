@@ -53,7 +53,7 @@ pub fn normalize_timestamp(s: &str) -> Option<Cow<'_, str>> {
         _ => {
             // An explicit offset: convert to UTC.
             let t = chrono::DateTime::parse_from_rfc3339(s).ok()?;
-            let frac = if n > 20 { n - 20 } else { 0 };
+            let frac = n.saturating_sub(20);
             let fmt = match frac {
                 0 => chrono::SecondsFormat::Secs,
                 1..=3 => chrono::SecondsFormat::Millis,

@@ -95,8 +95,9 @@ impl Framer {
                     let cr = if nl > 0 { data[nl - 1] } else { d.last } == b'\r';
                     let len = end - d.start - cr as u64;
                     top_up(&mut d.prefix, &data[..nl]);
-                    let Discard { start, mut prefix, .. } =
-                        self.discarding.take().expect("checked above");
+                    let Discard {
+                        start, mut prefix, ..
+                    } = self.discarding.take().expect("checked above");
                     prefix.truncate(OVERSIZE_PREFIX.min(len as usize));
                     self.pending_oversize = Some(Frame::Oversize {
                         offset: start,
@@ -118,6 +119,36 @@ impl Framer {
             return;
         }
         self.buf.extend_from_slice(data);
+    }
+
+    /// Reads up to `max` bytes from `r` straight into the buffer (saving the copy [`feed`]
+    /// makes) and returns how many were read; 0 means end of input.
+    ///
+    /// [`feed`]: Framer::feed
+    pub fn read_from(&mut self, r: &mut impl std::io::Read, max: usize) -> std::io::Result<usize> {
+        if self.discarding.is_some() {
+            // Skipping an over-long line: go through `feed`, which does not buffer it.
+            let mut tmp = vec![0u8; max.min(1 << 16)];
+            let n = r.read(&mut tmp)?;
+            self.feed(&tmp[..n]);
+            return Ok(n);
+        }
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.base += self.pos as u64;
+            self.pos = 0;
+        }
+        let old = self.buf.len();
+        self.buf.resize(old + max, 0);
+        let n = match r.read(&mut self.buf[old..]) {
+            Ok(n) => n,
+            Err(e) => {
+                self.buf.truncate(old);
+                return Err(e);
+            }
+        };
+        self.buf.truncate(old + n);
+        Ok(n)
     }
 
     /// The next complete line, or `None` when more input is needed.
@@ -186,7 +217,10 @@ impl Framer {
         if let Some(f) = self.pending_oversize.take() {
             return Some(f);
         }
-        if let Some(Discard { start, mut prefix, .. }) = self.discarding.take() {
+        if let Some(Discard {
+            start, mut prefix, ..
+        }) = self.discarding.take()
+        {
             let len = self.base - start;
             prefix.truncate(OVERSIZE_PREFIX);
             return Some(Frame::Oversize {
@@ -260,7 +294,9 @@ fn is_blank(line: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn collect(chunks: &[&[u8]], max: usize, fin: bool) -> (Vec<(u64, Vec<u8>)>, Vec<u64>, u64) {
+    type Collected = (Vec<(u64, Vec<u8>)>, Vec<u64>, u64);
+
+    fn collect(chunks: &[&[u8]], max: usize, fin: bool) -> Collected {
         let mut f = Framer::new(0, max);
         let mut lines = vec![];
         let mut over = vec![];
@@ -285,7 +321,10 @@ mod tests {
     #[test]
     fn crlf_and_lf_with_offsets() {
         let (l, _, r) = collect(&[b"{\"a\":1}\r\n{\"b\":2}\n"], 100, false);
-        assert_eq!(l, vec![(0, b"{\"a\":1}".to_vec()), (9, b"{\"b\":2}".to_vec())]);
+        assert_eq!(
+            l,
+            vec![(0, b"{\"a\":1}".to_vec()), (9, b"{\"b\":2}".to_vec())]
+        );
         assert_eq!(r, 17);
     }
 
@@ -315,7 +354,7 @@ mod tests {
 
     #[test]
     fn oversize_line_is_skipped_in_pieces_and_reading_continues() {
-        let big = vec![b'x'; 50];
+        let big = [b'x'; 50];
         let mut chunks: Vec<&[u8]> = vec![b"ok\n"];
         for c in big.chunks(7) {
             chunks.push(c);
@@ -334,7 +373,11 @@ mod tests {
         assert!(f.next_frame().is_none());
         f.feed(b"\r\n");
         match f.next_frame() {
-            Some(Frame::Oversize { offset, len, prefix }) => {
+            Some(Frame::Oversize {
+                offset,
+                len,
+                prefix,
+            }) => {
                 assert_eq!((offset, len), (0, 10));
                 assert_eq!(prefix, b"0123456789");
             }
@@ -343,10 +386,46 @@ mod tests {
     }
 
     #[test]
+    fn read_from_matches_feed() {
+        let data: &[u8] = b"a\r\nbb\n\xEF\xBB\xBFc\nddddddddddddddddddd\nlast";
+        let mut r = data;
+        let mut f = Framer::new(0, 8);
+        let mut got = vec![];
+        loop {
+            let n = f.read_from(&mut r, 3).unwrap();
+            while let Some(fr) = f.next_frame() {
+                got.push(format!("{fr:?}"));
+            }
+            if n == 0 {
+                if let Some(fr) = f.finish() {
+                    got.push(format!("{fr:?}"));
+                }
+                break;
+            }
+        }
+        let mut want = vec![];
+        let mut f = Framer::new(0, 8);
+        for c in data.chunks(3) {
+            f.feed(c);
+            while let Some(fr) = f.next_frame() {
+                want.push(format!("{fr:?}"));
+            }
+        }
+        if let Some(fr) = f.finish() {
+            want.push(format!("{fr:?}"));
+        }
+        assert_eq!(got, want);
+        assert_eq!(got.len(), 5);
+    }
+
+    #[test]
     fn resume_offset_with_nonzero_start() {
         let mut f = Framer::new(1000, 100);
         f.feed(b"a\nbb");
-        assert!(matches!(f.next_frame(), Some(Frame::Line { offset: 1000, .. })));
+        assert!(matches!(
+            f.next_frame(),
+            Some(Frame::Line { offset: 1000, .. })
+        ));
         assert!(f.next_frame().is_none());
         assert_eq!(f.resume_offset(), 1002);
     }
