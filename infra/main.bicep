@@ -617,4 +617,6 @@ output principalId string = identity.properties.principalId
 output identityClientId string = identity.properties.clientId
 output storageAccountName string = storage.name
 output systemTopicName string = systemTopic.outputs.name
+output systemTopicId string = topicId
+output eventSubscriptionName string = blobCreatedSubscription.outputs.name
 output appInsightsName string = monitoring.outputs.name
