@@ -399,7 +399,6 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     }
     siteConfig: {
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
       appSettings: [
         // Host storage, identity-based: the host derives the blob/queue/table endpoints from
         // the account name.
