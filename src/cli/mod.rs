@@ -1,7 +1,9 @@
 //! Command-line entry point: argument parsing and dispatch to one file per command.
 
+mod backfill;
 mod gen;
 mod process;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -20,6 +22,8 @@ enum Command {
     Process(process::ProcessArgs),
     /// Write realistic synthetic export rows (for tests and benchmarks).
     Gen(gen::GenArgs),
+    /// Run as the Azure Functions custom handler (the host starts this; see host.json).
+    Serve(serve::ServeArgs),
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -28,6 +32,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Process(a) => process::run(a),
         Command::Gen(a) => gen::run(a),
+        Command::Serve(a) => serve::run(a),
     };
     match result {
         Ok(code) => code,

@@ -25,33 +25,39 @@ const PROGRESS_MIN_BYTES: u64 = 64 << 20;
 #[derive(Debug, Args)]
 pub struct ProcessArgs {
     /// Files or directories (searched recursively) of export rows.
-    #[arg(required = true)]
-    paths: Vec<PathBuf>,
+    #[arg(required_unless_present = "source")]
+    pub(super) paths: Vec<PathBuf>,
+    /// Backfill from export storage instead of local files: a connection setting name
+    /// (`MdeExportStorage`) or `dir:PATH`, drained with checkpoints through the configured sink.
+    #[arg(long, conflicts_with = "paths", requires = "since")]
+    pub(super) source: Option<String>,
+    #[command(flatten)]
+    pub(super) backfill: super::backfill::BackfillArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Normalized)]
-    format: Format,
+    pub(super) format: Format,
     /// Output file, or `-` for stdout.
     #[arg(long, default_value = "-")]
-    out: String,
+    pub(super) out: String,
     /// Where dead-lettered rows go (default: `<out>.deadletter.ndjson`, or
     /// `./mde-relay-deadletter.ndjson` when writing to stdout).
     #[arg(long)]
-    dead_letter: Option<PathBuf>,
+    pub(super) dead_letter: Option<PathBuf>,
     /// Only these tables (comma-separated, e.g. DeviceProcessEvents,AlertInfo).
     #[arg(long, value_delimiter = ',')]
-    tables: Vec<String>,
+    pub(super) tables: Vec<String>,
     /// Only these tenant ids (comma-separated GUIDs).
     #[arg(long, value_delimiter = ',')]
-    tenants: Vec<String>,
+    pub(super) tenants: Vec<String>,
     /// Longest accepted row; longer rows are dead-lettered.
     #[arg(long, default_value_t = DEFAULT_MAX_LINE as u64, value_parser = super::parse_size)]
-    max_row_bytes: u64,
+    pub(super) max_row_bytes: u64,
     /// Events per batch handed to the sink.
     #[arg(long, env = "RELAY_BATCH_MAX_EVENTS", default_value_t = 500)]
-    batch_max_events: usize,
+    pub(super) batch_max_events: usize,
     /// Bytes per batch handed to the sink.
     #[arg(long, env = "RELAY_BATCH_MAX_BYTES", default_value_t = 1_000_000)]
-    batch_max_bytes: usize,
+    pub(super) batch_max_bytes: usize,
 }
 
 /// One input file and its name relative to the input root.
@@ -106,6 +112,9 @@ fn collect_inputs(paths: &[PathBuf]) -> anyhow::Result<Vec<Input>> {
 
 /// Runs `process`.
 pub fn run(a: ProcessArgs) -> anyhow::Result<ExitCode> {
+    if let Some(source) = a.source.clone() {
+        return super::backfill::run(&a, &source);
+    }
     if a.batch_max_events == 0 || a.batch_max_bytes == 0 {
         bail!("--batch-max-events (RELAY_BATCH_MAX_EVENTS) and --batch-max-bytes (RELAY_BATCH_MAX_BYTES) must be at least 1");
     }

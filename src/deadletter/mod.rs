@@ -2,6 +2,8 @@
 //! their original bytes so nothing is lost silently. [`DeadLetterFile`] writes them as NDJSON
 //! for CLI runs; the Functions handler writes them to a blob container.
 
+pub mod blob;
+
 use crate::normalize::SourceRef;
 use crate::rows::RowError;
 use async_trait::async_trait;

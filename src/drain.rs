@@ -1,0 +1,620 @@
+//! The drain: forwards the new rows of one export blob, exactly where the last drain stopped.
+//!
+//! One call of [`Drainer::drain`], for one blob:
+//! 1. takes the lease on the blob's checkpoint (or skips / waits when another drain holds it:
+//!    two drains of one blob never run at once, so nothing is sent twice by racing);
+//! 2. reads the checkpoint and the blob's properties; a blob that shrank, was re-created (new
+//!    creation time) or, for non-append blobs, was rewritten (new ETag) starts over at 0;
+//! 3. reads from the checkpoint offset to the **committed length** seen in step 2 with ranged
+//!    reads of bounded size (the next one prefetched while the current one is processed), cuts
+//!    rows with the [`Framer`], and turns them into events or dead letters with the
+//!    [`RowProcessor`];
+//! 4. whenever a batch is full (`RELAY_BATCH_MAX_EVENTS` / `RELAY_BATCH_MAX_BYTES`), hands it to
+//!    the sink, stores the batch's dead letters, and only then writes the checkpoint with
+//!    [`Framer::resume_offset`] (the first byte after the last row in the batch). A crash
+//!    anywhere re-sends at most that one batch, with the same event ids;
+//! 5. at the end, an **open** blob keeps its unterminated last line for later (the offset stays
+//!    at its first byte); a **closed** blob (see [`is_closed`]) gets it processed as a row.
+//!
+//! Memory is bounded by two read chunks, one partial row and one batch, whatever the blob size.
+//! A drain stops early, at a checkpoint, on shutdown or when its deadline passes.
+
+use crate::deadletter::{DeadLetter, DeadLetterSink};
+use crate::normalize::Format;
+use crate::pipeline::{Filter, RowProcessor, Stats};
+use crate::rows::Framer;
+use crate::sink::{Batch, Sink};
+use crate::source::{BlobKey, BlobProps, BlobType, Scoped};
+use crate::state::{Checkpoint, CheckpointStore, Lease, StoreError};
+use anyhow::Context;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+/// How a drain behaves.
+#[derive(Debug, Clone)]
+pub struct DrainSettings {
+    /// Bytes per ranged read (`RELAY_READ_CHUNK`).
+    pub chunk: usize,
+    /// Events per batch (`RELAY_BATCH_MAX_EVENTS`).
+    pub batch_max_events: usize,
+    /// Bytes per batch (`RELAY_BATCH_MAX_BYTES`).
+    pub batch_max_bytes: usize,
+    /// How long after its hour and its last write a blob counts as closed
+    /// (`RELAY_CLOSE_GRACE`).
+    pub close_grace: Duration,
+    /// Lease duration on a checkpoint (`RELAY_LEASE_SECONDS`, 15–60 s); renewed every third.
+    pub lease_ttl: Duration,
+    /// Event format.
+    pub format: Format,
+    /// Table / tenant allow-lists.
+    pub filter: Filter,
+    /// Longest accepted row.
+    pub max_line: usize,
+    /// Blobs drained at once by this process (`RELAY_DRAIN_CONCURRENCY`); bounds memory.
+    pub concurrency: usize,
+}
+
+impl Default for DrainSettings {
+    fn default() -> Self {
+        DrainSettings {
+            chunk: 4 << 20,
+            batch_max_events: 500,
+            batch_max_bytes: 1_000_000,
+            close_grace: Duration::from_secs(30 * 60),
+            lease_ttl: Duration::from_secs(30),
+            format: Format::Normalized,
+            filter: Filter::default(),
+            max_line: crate::rows::DEFAULT_MAX_LINE,
+            concurrency: 4,
+        }
+    }
+}
+
+/// What to do when another drain holds the blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contention {
+    /// Return [`Outcome::Busy`] at once: the holder will forward the rows.
+    Skip,
+    /// Retry for up to this long, then return [`Outcome::Busy`].
+    Wait(Duration),
+}
+
+/// How a drain ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Read up to the committed length.
+    Drained,
+    /// Nothing new since the last drain.
+    UpToDate,
+    /// Another drain holds the blob.
+    Busy,
+    /// The blob does not exist (any more).
+    Missing,
+    /// Stopped early (shutdown or deadline) at a checkpoint.
+    Stopped,
+}
+
+/// What one drain did.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The blob.
+    pub blob: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Offset the drain started at.
+    pub from: u64,
+    /// Offset checkpointed at the end.
+    pub to: u64,
+    /// Committed length of the blob when the drain started.
+    pub length: u64,
+    /// Rows, events, dead letters, skipped rows and bytes read by this drain.
+    pub stats: Stats,
+    /// Batches sent.
+    pub batches: u64,
+    /// The blob is closed (its last row processed).
+    pub closed: bool,
+    /// The blob was started over (shrunk or re-created).
+    pub restarted: bool,
+}
+
+impl Report {
+    fn new(key: &BlobKey, outcome: Outcome) -> Self {
+        Report {
+            blob: key.to_string(),
+            outcome,
+            from: 0,
+            to: 0,
+            length: 0,
+            stats: Stats::default(),
+            batches: 0,
+            closed: false,
+            restarted: false,
+        }
+    }
+}
+
+/// True when `key` will not grow any more: it is not an append blob, or its hour ended and it
+/// was last written more than `grace` ago. Only then is a final unterminated line a row.
+pub fn is_closed(key: &BlobKey, props: &BlobProps, now: DateTime<Utc>, grace: Duration) -> bool {
+    if matches!(props.blob_type, BlobType::Block | BlobType::Page) {
+        return true;
+    }
+    let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+    let quiet = now.signed_duration_since(props.last_modified) >= grace;
+    let hour_over = key
+        .hour()
+        .is_none_or(|h| now >= h + chrono::Duration::hours(1) + grace);
+    quiet && hour_over
+}
+
+/// Why a stored checkpoint no longer applies to the blob, if it does not.
+pub fn restart_reason(cp: &Checkpoint, props: &BlobProps) -> Option<String> {
+    if props.length < cp.offset || props.length < cp.length {
+        return Some(format!(
+            "blob shrank from {} to {} bytes",
+            cp.length.max(cp.offset),
+            props.length
+        ));
+    }
+    if let (Some(was), Some(is)) = (&cp.incarnation, &props.incarnation) {
+        if was != is {
+            return Some(format!("blob was re-created ({was} -> {is})"));
+        }
+    }
+    if cp.blob_type != BlobType::Unknown && props.blob_type != cp.blob_type {
+        return Some(format!(
+            "blob type changed from {:?} to {:?}",
+            cp.blob_type, props.blob_type
+        ));
+    }
+    // Append blobs change ETag on every append; other blobs only when rewritten.
+    if props.blob_type != BlobType::Append && !cp.etag.is_empty() && cp.etag != props.etag {
+        return Some("blob was rewritten (ETag changed)".into());
+    }
+    None
+}
+
+/// Drains blobs. Cheap to share (`Arc`); one instance serves every invocation.
+pub struct Drainer {
+    source: Scoped,
+    store: Arc<dyn CheckpointStore>,
+    sink: Arc<dyn Sink>,
+    dead: Arc<dyn DeadLetterSink>,
+    settings: DrainSettings,
+    stop: watch::Receiver<bool>,
+    permits: Semaphore,
+}
+
+impl std::fmt::Debug for Drainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Drainer")
+            .field("source", &self.source)
+            .field("store", &self.store.describe())
+            .field("sink", &self.sink.name())
+            .field("dead_letters", &self.dead.location())
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+/// Aborts a spawned read when the drain ends before using it.
+struct Prefetch(JoinHandle<anyhow::Result<Bytes>>);
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// State of one drain under its lease.
+struct Run<'a> {
+    d: &'a Drainer,
+    lease: &'a Lease,
+    lost: &'a AtomicBool,
+    cp: Checkpoint,
+    version: Option<String>,
+    proc: RowProcessor,
+    batch: Batch,
+    dead: Vec<DeadLetter>,
+    base: (u64, u64, u64),
+    batches: u64,
+}
+
+impl Run<'_> {
+    /// Sends the batch, stores the dead letters, then checkpoints `offset`, in that order.
+    async fn commit(
+        &mut self,
+        offset: u64,
+        examined: u64,
+        props: &BlobProps,
+    ) -> anyhow::Result<()> {
+        if !self.batch.is_empty() {
+            self.d
+                .sink
+                .send(&self.batch)
+                .await
+                .with_context(|| format!("sink {} refused a batch", self.d.sink.name()))?;
+            self.batch.clear();
+            self.batches += 1;
+        }
+        if !self.dead.is_empty() {
+            self.d.dead.store(&self.dead).await.with_context(|| {
+                format!("cannot store dead letters in {}", self.d.dead.location())
+            })?;
+            self.dead.clear();
+        }
+        if self.lost.load(Ordering::SeqCst) {
+            anyhow::bail!(
+                "lease on {} lost; stopping before the checkpoint",
+                self.lease.key
+            );
+        }
+        let s = &self.proc.stats;
+        self.cp.offset = offset;
+        self.cp.length = examined;
+        self.cp.rows = self.base.0 + s.rows;
+        self.cp.events = self.base.1 + s.events;
+        self.cp.dead_lettered = self.base.2 + s.dead_lettered;
+        self.cp.etag = props.etag.clone();
+        self.cp.incarnation = props.incarnation.clone();
+        self.cp.blob_type = props.blob_type;
+        self.cp.last_seen = Utc::now();
+        match self
+            .d
+            .store
+            .put(self.lease, &self.cp, self.version.as_deref())
+            .await
+        {
+            Ok(v) => {
+                self.version = Some(v);
+                Ok(())
+            }
+            Err(StoreError::Conflict(k)) => {
+                anyhow::bail!("checkpoint of {k} changed under this drain (lease lost)")
+            }
+            Err(StoreError::Other(e)) => Err(e),
+        }
+    }
+}
+
+impl Drainer {
+    /// A drainer reading `source`, checkpointing in `store`, sending to `sink`, dead-lettering
+    /// to `dead`. Drains stop at their next checkpoint once `stop` turns true.
+    pub fn new(
+        source: Scoped,
+        store: Arc<dyn CheckpointStore>,
+        sink: Arc<dyn Sink>,
+        dead: Arc<dyn DeadLetterSink>,
+        settings: DrainSettings,
+        stop: watch::Receiver<bool>,
+    ) -> Self {
+        Drainer {
+            permits: Semaphore::new(settings.concurrency.max(1)),
+            source,
+            store,
+            sink,
+            dead,
+            settings,
+            stop,
+        }
+    }
+
+    /// The source.
+    pub fn source(&self) -> &Scoped {
+        &self.source
+    }
+
+    /// The checkpoint store.
+    pub fn store(&self) -> &Arc<dyn CheckpointStore> {
+        &self.store
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &DrainSettings {
+        &self.settings
+    }
+
+    /// The sink.
+    pub fn sink(&self) -> &Arc<dyn Sink> {
+        &self.sink
+    }
+
+    /// True once shutdown was requested.
+    pub fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    fn past(deadline: Option<Instant>) -> bool {
+        deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Drains `key`. See the module documentation. `progress` is told about every chunk read
+    /// (its size in bytes).
+    pub async fn drain(
+        &self,
+        key: &BlobKey,
+        contention: Contention,
+        deadline: Option<Instant>,
+        progress: Option<&(dyn Fn(u64) + Send + Sync)>,
+    ) -> anyhow::Result<Report> {
+        if !self.source.allows(&key.container) {
+            anyhow::bail!(
+                "container {} is outside the allowed prefix {}",
+                key.container,
+                self.source.prefix()
+            );
+        }
+        // Memory per drain is bounded; the permit bounds the number of drains.
+        let _permit = self.permits.acquire().await.context("drainer closed")?;
+        let lease = match self.lease(key, contention).await? {
+            Some(l) => l,
+            None => {
+                debug!(blob = %key, "another drain holds this blob; skipping");
+                return Ok(Report::new(key, Outcome::Busy));
+            }
+        };
+        let lost = Arc::new(AtomicBool::new(false));
+        let renewer = tokio::spawn(renew_loop(self.store.clone(), lease.clone(), lost.clone()));
+        let result = self
+            .drain_leased(key, &lease, &lost, deadline, progress)
+            .await;
+        renewer.abort();
+        if let Err(e) = self.store.release(&lease).await {
+            // It expires by itself within its ttl.
+            warn!(blob = %key, error = %format!("{e:#}"), "cannot release checkpoint lease");
+        }
+        result
+    }
+
+    async fn lease(&self, key: &BlobKey, contention: Contention) -> anyhow::Result<Option<Lease>> {
+        let started = Instant::now();
+        loop {
+            if let Some(l) = self.store.acquire(key, self.settings.lease_ttl).await? {
+                return Ok(Some(l));
+            }
+            match contention {
+                Contention::Wait(max) if started.elapsed() < max && !self.stopping() => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                _ => return Ok(None),
+            }
+        }
+    }
+
+    async fn drain_leased(
+        &self,
+        key: &BlobKey,
+        lease: &Lease,
+        lost: &AtomicBool,
+        deadline: Option<Instant>,
+        progress: Option<&(dyn Fn(u64) + Send + Sync)>,
+    ) -> anyhow::Result<Report> {
+        let started = Instant::now();
+        let now = Utc::now();
+        let stored = self.store.get(key).await?;
+        let is_new = stored.is_none();
+        let (mut cp, version) = match stored {
+            Some(s) => (s.checkpoint, Some(s.version)),
+            None => (Checkpoint::new(key, now), None),
+        };
+        let mut report = Report::new(key, Outcome::Drained);
+        let Some(props) = self.source.properties(key).await? else {
+            report.outcome = Outcome::Missing;
+            // A vanished blob needs no more watching.
+            if !is_new && !cp.closed {
+                cp.closed = true;
+                cp.last_seen = now;
+                self.store
+                    .put(lease, &cp, version.as_deref())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                info!(blob = %key, "blob is gone; checkpoint closed");
+            }
+            return Ok(report);
+        };
+        if !is_new {
+            if let Some(why) = restart_reason(&cp, &props) {
+                warn!(blob = %key, reason = %why, old_offset = cp.offset, "starting the blob over");
+                let first_seen = cp.first_seen;
+                let restarts = cp.restarts + 1;
+                cp = Checkpoint::new(key, first_seen);
+                cp.restarts = restarts;
+                report.restarted = true;
+            }
+        }
+        let closing = is_closed(key, &props, now, self.settings.close_grace);
+        report.from = cp.offset;
+        report.to = cp.offset;
+        report.length = props.length;
+        if !is_new && !report.restarted && cp.length == props.length && (cp.closed || !closing) {
+            report.outcome = Outcome::UpToDate;
+            report.closed = cp.closed;
+            return Ok(report);
+        }
+
+        let s = &self.settings;
+        let mut run = Run {
+            d: self,
+            lease,
+            lost,
+            base: (cp.rows, cp.events, cp.dead_lettered),
+            cp,
+            version,
+            proc: RowProcessor::new(s.format, s.filter.clone(), s.max_line),
+            batch: Batch::new(),
+            dead: Vec::new(),
+            batches: 0,
+        };
+        let end = props.length;
+        let start = run.cp.offset;
+        let mut framer = Framer::new(start, s.max_line);
+        let chunk = s.chunk.max(1) as u64;
+        let read = |from: u64| {
+            let src = self.source.clone();
+            let k = key.clone();
+            let to = (from + chunk).min(end);
+            Prefetch(tokio::spawn(async move { src.read(&k, from..to).await }))
+        };
+        let mut pos = start;
+        let mut next = (pos < end).then(|| read(pos));
+        let mut stopped = false;
+        'chunks: while let Some(mut pending) = next.take() {
+            if self.stopping() || Self::past(deadline) {
+                stopped = true;
+                break;
+            }
+            let data = (&mut pending.0)
+                .await
+                .context("read task failed")?
+                .with_context(|| format!("cannot read {key}"))?;
+            pos += data.len() as u64;
+            run.proc.stats.bytes += data.len() as u64;
+            if let Some(p) = progress {
+                p(data.len() as u64);
+            }
+            next = (pos < end).then(|| read(pos));
+            framer.feed(&data);
+            drop(data);
+            while let Some(frame) = framer.next_frame() {
+                run.proc.handle(
+                    frame,
+                    Some(&key.container),
+                    &key.blob,
+                    &mut run.batch,
+                    &mut run.dead,
+                );
+                if run.batch.len() >= s.batch_max_events || run.batch.bytes() >= s.batch_max_bytes {
+                    run.commit(framer.resume_offset(), pos, &props).await?;
+                    if self.stopping() || Self::past(deadline) {
+                        stopped = true;
+                        break 'chunks;
+                    }
+                }
+            }
+        }
+        if stopped {
+            report.outcome = Outcome::Stopped;
+        } else {
+            if closing {
+                if let Some(frame) = framer.finish() {
+                    run.proc.handle(
+                        frame,
+                        Some(&key.container),
+                        &key.blob,
+                        &mut run.batch,
+                        &mut run.dead,
+                    );
+                }
+            }
+            run.cp.closed = closing;
+            run.commit(framer.resume_offset(), end, &props).await?;
+        }
+        report.to = run.cp.offset;
+        report.stats = run.proc.stats;
+        report.batches = run.batches;
+        report.closed = run.cp.closed;
+        if report.stats.rows > 0 || report.outcome == Outcome::Stopped || report.restarted {
+            info!(
+                blob = %key,
+                outcome = ?report.outcome,
+                from = report.from,
+                to = report.to,
+                length = report.length,
+                rows = report.stats.rows,
+                events = report.stats.events,
+                dead_lettered = report.stats.dead_lettered,
+                batches = report.batches,
+                closed = report.closed,
+                ms = started.elapsed().as_millis() as u64,
+                "drained"
+            );
+        }
+        Ok(report)
+    }
+}
+
+/// Renews `lease` every third of its ttl; sets `lost` once renewals failed for a whole ttl.
+async fn renew_loop(store: Arc<dyn CheckpointStore>, lease: Lease, lost: Arc<AtomicBool>) {
+    let every = (lease.ttl / 3).max(Duration::from_secs(1));
+    let mut last_ok = Instant::now();
+    loop {
+        tokio::time::sleep(every).await;
+        match store.renew(&lease).await {
+            Ok(()) => last_ok = Instant::now(),
+            Err(e) => {
+                warn!(blob = %lease.key, error = %format!("{e:#}"), "lease renewal failed");
+                if last_ok.elapsed() >= lease.ttl {
+                    lost.store(true, Ordering::SeqCst);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn props(len: u64, modified: DateTime<Utc>) -> BlobProps {
+        BlobProps {
+            length: len,
+            etag: "\"e\"".into(),
+            last_modified: modified,
+            incarnation: Some("c1".into()),
+            blob_type: BlobType::Append,
+        }
+    }
+
+    #[test]
+    fn closed_only_after_the_hour_and_a_quiet_grace_period() {
+        let k = BlobKey::new("c", "tenantId=t/y=2026/m=11/d=01/h=10/m=00/PT1H.json");
+        let g = Duration::from_secs(600);
+        let t = |h, m| Utc.with_ymd_and_hms(2026, 11, 1, h, m, 0).unwrap();
+        // Hour 10 ends at 11:00; closed from 11:10 if quiet for 10 minutes.
+        assert!(!is_closed(&k, &props(5, t(10, 30)), t(11, 5), g));
+        assert!(is_closed(&k, &props(5, t(10, 30)), t(11, 10), g));
+        assert!(
+            !is_closed(&k, &props(5, t(11, 55)), t(12, 0), g),
+            "still growing"
+        );
+        let mut block = props(5, t(11, 59));
+        block.blob_type = BlobType::Block;
+        assert!(is_closed(&k, &block, t(12, 0), g));
+    }
+
+    #[test]
+    fn restart_on_shrink_recreate_and_rewrite() {
+        let k = BlobKey::new("c", "b");
+        let now = Utc::now();
+        let mut cp = Checkpoint::new(&k, now);
+        cp.offset = 10;
+        cp.length = 12;
+        cp.incarnation = Some("c1".into());
+        cp.blob_type = BlobType::Append;
+        cp.etag = "\"old\"".into();
+        assert!(
+            restart_reason(&cp, &props(12, now)).is_none(),
+            "ETag change on append"
+        );
+        assert!(restart_reason(&cp, &props(11, now))
+            .unwrap()
+            .contains("shrank"));
+        let mut p = props(50, now);
+        p.incarnation = Some("c2".into());
+        assert!(restart_reason(&cp, &p).unwrap().contains("re-created"));
+        cp.blob_type = BlobType::Block;
+        let mut p = props(50, now);
+        p.blob_type = BlobType::Block;
+        assert!(restart_reason(&cp, &p).unwrap().contains("rewritten"));
+    }
+}

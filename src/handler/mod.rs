@@ -1,0 +1,277 @@
+//! The Azure Functions custom handler (`mde-relay serve`): an axum server the Functions host
+//! starts and calls (platform facts §3).
+//!
+//! * `GET /`: the host's readiness and liveness ping. Answered from the first moment the port
+//!   is open; nothing in this process contacts Azure before an invocation needs it.
+//! * `POST /BlobCreated`: queue trigger (or eventGridTrigger) carrying BlobCreated events
+//!   ([`events`]). Each event's URL must name the export account and an export container
+//!   ([`crate::source::Scoped::admit_url`]); anything else is logged and dropped, never
+//!   fetched. Admitted blobs are drained ([`crate::drain`]).
+//! * `POST /Tail`: timer trigger; one [`crate::tail`] run.
+//!
+//! Logs are JSON lines on stdout (the host collects them), each carrying the invocation id of
+//! the request it belongs to. On SIGTERM (or Ctrl-C) the server stops accepting requests, running
+//! drains stop at their next checkpoint (everything acknowledged stays checkpointed), in-flight
+//! invocations answer, and the process exits.
+
+pub mod events;
+pub mod protocol;
+
+use crate::drain::{Contention, Drainer, Outcome};
+use crate::setup::RelaySettings;
+use crate::tail::TailSettings;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use protocol::{answer, unwrap_value, Invocation, INVOCATION_ID};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tracing::{error, info, info_span, warn, Instrument};
+
+/// How long a BlobCreated invocation waits for another drain of the same blob before leaving
+/// the blob to it (and to Tail).
+const BUSY_WAIT: Duration = Duration::from_secs(5);
+
+/// What the handler needs to serve invocations.
+pub struct App {
+    /// The drainer (source, checkpoints, sink, dead letters).
+    pub drainer: Arc<Drainer>,
+    /// Tail settings.
+    pub tail: TailSettings,
+    /// Longest an invocation drains.
+    pub max_drain_time: Duration,
+}
+
+/// Sets up JSON logging on stdout, filtered by `RUST_LOG` (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout)
+        .try_init();
+}
+
+/// The router: `GET /`, `POST /BlobCreated`, `POST /Tail`, with a body limit of `max_body`.
+pub fn router(app: Arc<App>, max_body: usize) -> Router {
+    Router::new()
+        .route("/", get(|| async { "mde-relay ready" }))
+        .route("/BlobCreated", post(blob_created))
+        .route("/Tail", post(tail))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "no such function") })
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(app)
+}
+
+fn invocation_id(h: &HeaderMap) -> String {
+    h.get(INVOCATION_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_string()
+}
+
+fn parse_body(body: &[u8]) -> Result<Invocation, String> {
+    serde_json::from_slice(body).map_err(|e| format!("invocation body is not valid JSON: {e}"))
+}
+
+async fn blob_created(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let id = invocation_id(&headers);
+    let span = info_span!("invocation", invocation_id = %id, function = "BlobCreated");
+    async move {
+        let r = handle_blob_created(&app, &body).await;
+        if let Err(e) = &r {
+            error!(error = %e, "invocation failed");
+        }
+        answer(r)
+    }
+    .instrument(span)
+    .await
+}
+
+async fn handle_blob_created(app: &App, body: &[u8]) -> Result<(), String> {
+    let inv = parse_body(body)?;
+    let dequeue = inv.meta("DequeueCount");
+    let mut evs = Vec::new();
+    for (binding, value) in &inv.data {
+        match events::parse(value) {
+            Ok(mut e) => evs.append(&mut e),
+            Err(e) => return Err(format!("binding `{binding}`: {e}")),
+        }
+    }
+    if evs.is_empty() {
+        return Err("invocation carries no trigger data".into());
+    }
+    info!(events = evs.len(), dequeue_count = ?dequeue, "BlobCreated invocation");
+    let d = &app.drainer;
+    let deadline = Instant::now() + app.max_drain_time;
+    let mut failures = Vec::new();
+    for ev in evs {
+        if !ev.is_blob_created() {
+            info!(event_type = %ev.event_type, event_id = ?ev.id, "ignoring event of another type");
+            continue;
+        }
+        let Some(url) = ev.url.as_deref() else {
+            warn!(event_id = ?ev.id, subject = ?ev.subject, "rejected event: no data.url");
+            continue;
+        };
+        let key = match d.source().admit_url(url) {
+            Ok(k) => k,
+            Err(why) => {
+                // Never fetched: the URL is logged without its query (a SAS could be there).
+                let shown = url.split('?').next().unwrap_or("");
+                warn!(event_id = ?ev.id, url = %shown, reason = %why, "rejected event");
+                continue;
+            }
+        };
+        match d
+            .drain(&key, Contention::Wait(BUSY_WAIT), Some(deadline), None)
+            .await
+        {
+            Ok(r) => {
+                if r.outcome == Outcome::Busy {
+                    info!(blob = %key, "blob is being drained elsewhere; left to that drain and Tail");
+                }
+                if r.outcome == Outcome::Stopped && d.stopping() {
+                    failures.push(format!("{key}: interrupted by shutdown"));
+                }
+            }
+            Err(e) => failures.push(format!("{key}: {e:#}")),
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("; "))
+    }
+}
+
+async fn tail(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let id = invocation_id(&headers);
+    let span = info_span!("invocation", invocation_id = %id, function = "Tail");
+    async move {
+        let past_due = parse_body(&body).ok().and_then(|inv| {
+            inv.data
+                .values()
+                .map(unwrap_value)
+                .find_map(|v| v.get("IsPastDue").and_then(|p| p.as_bool()))
+        });
+        info!(is_past_due = ?past_due, "Tail invocation");
+        let deadline = Instant::now() + app.max_drain_time;
+        let r = match crate::tail::run(&app.drainer, &app.tail, Some(deadline)).await {
+            Ok(rep) if rep.failed == 0 => Ok(()),
+            Ok(rep) => Err(format!(
+                "{} blob(s) could not be checked or drained",
+                rep.failed
+            )),
+            Err(e) => Err(format!("{e:#}")),
+        };
+        if let Err(e) = &r {
+            error!(error = %e, "invocation failed");
+        }
+        answer(r)
+    }
+    .instrument(span)
+    .await
+}
+
+/// Everything `serve` builds from settings before it listens.
+pub struct Prepared {
+    /// The app state.
+    pub app: Arc<App>,
+    /// Largest accepted invocation body.
+    pub max_body: usize,
+    /// Turns true on shutdown.
+    pub stop: watch::Sender<bool>,
+}
+
+/// Builds the handler from the environment. Pure configuration: no network.
+pub fn prepare() -> anyhow::Result<Prepared> {
+    let settings = RelaySettings::from_env()?;
+    let host = crate::setup::account(crate::setup::HOST_CONNECTION)?;
+    let source =
+        crate::setup::export_source(crate::setup::EXPORT_CONNECTION, &settings.container_prefix)?;
+    let store = crate::setup::host_store(&host, &settings);
+    let dead = crate::setup::host_dead_letters(&host, &settings);
+    let sink = crate::setup::sink_from_env()?;
+    let (stop, stop_rx) = watch::channel(false);
+    let drainer = Drainer::new(source, store, sink, dead, settings.drain.clone(), stop_rx);
+    Ok(Prepared {
+        app: Arc::new(App {
+            drainer: Arc::new(drainer),
+            tail: settings.tail.clone(),
+            max_drain_time: settings.max_drain_time,
+        }),
+        max_body: settings.max_request_bytes,
+        stop,
+    })
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// Serves on 127.0.0.1:`port` until SIGTERM.
+pub async fn serve(port: u16, prepared: Prepared) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    let Prepared {
+        app,
+        max_body,
+        stop,
+    } = prepared;
+    let drainer = app.drainer.clone();
+    info!(
+        port = listener.local_addr().map(|a| a.port()).unwrap_or(port),
+        source = %drainer.source().describe(),
+        sink = drainer.sink().name(),
+        version = env!("CARGO_PKG_VERSION"),
+        "mde-relay handler listening"
+    );
+    let shutdown = async move {
+        shutdown_signal().await;
+        info!("shutdown requested: no new work; running drains stop at their next checkpoint");
+        let _ = stop.send(true);
+    };
+    axum::serve(listener, router(app, max_body))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    if let Err(e) = drainer.sink().finish().await {
+        error!(error = %e, "sink did not flush on shutdown");
+    }
+    info!("mde-relay handler stopped");
+    Ok(())
+}
