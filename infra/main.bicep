@@ -101,6 +101,33 @@ param maxRowBytes string = '16MiB'
 @description('RELAY_RETRY_MAX_ELAPSED: give up retrying a batch after this long.')
 param retryMaxElapsed string = '5m'
 
+@description('RELAY_READ_CHUNK: bytes per ranged read of an export blob (memory per drain is about twice this).')
+param readChunk string = '4MiB'
+
+@description('RELAY_CLOSE_GRACE: a blob is closed once its hour ended and it was last written this long ago.')
+param closeGrace string = '30m'
+
+@description('RELAY_LEASE_SECONDS: lease on a blob\'s checkpoint while it is drained (15-60).')
+param leaseSeconds string = '30'
+
+@description('RELAY_DRAIN_CONCURRENCY: blobs drained at once by one instance.')
+param drainConcurrency string = '4'
+
+@description('RELAY_MAX_DRAIN_TIME: an invocation stops draining (at a checkpoint) after this long; keep it below functionTimeout (30 min on Flex Consumption).')
+param maxDrainTime string = '25m'
+
+@description('RELAY_TAIL_SWEEP_INTERVAL: how often Tail also re-checks the last tailSweepHours hours.')
+param tailSweepInterval string = '1h'
+
+@description('RELAY_TAIL_SWEEP_HOURS: how many hours back that slow sweep looks.')
+param tailSweepHours string = '48'
+
+@description('RELAY_MAX_REQUEST_BYTES: largest invocation body the handler accepts.')
+param maxRequestBytes string = '4MiB'
+
+@description('RUST_LOG: filter of the relay\'s JSON logs (tracing EnvFilter syntax, e.g. info or mde_relay=debug).')
+param logFilter string = 'info'
+
 // ---------------------------------------------------------------------------------------------
 // Parameters: the sink
 // ---------------------------------------------------------------------------------------------
@@ -473,6 +500,42 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'RELAY_MAX_ROW_BYTES'
           value: maxRowBytes
+        }
+        {
+          name: 'RELAY_READ_CHUNK'
+          value: readChunk
+        }
+        {
+          name: 'RELAY_CLOSE_GRACE'
+          value: closeGrace
+        }
+        {
+          name: 'RELAY_LEASE_SECONDS'
+          value: leaseSeconds
+        }
+        {
+          name: 'RELAY_DRAIN_CONCURRENCY'
+          value: drainConcurrency
+        }
+        {
+          name: 'RELAY_MAX_DRAIN_TIME'
+          value: maxDrainTime
+        }
+        {
+          name: 'RELAY_TAIL_SWEEP_INTERVAL'
+          value: tailSweepInterval
+        }
+        {
+          name: 'RELAY_TAIL_SWEEP_HOURS'
+          value: tailSweepHours
+        }
+        {
+          name: 'RELAY_MAX_REQUEST_BYTES'
+          value: maxRequestBytes
+        }
+        {
+          name: 'RUST_LOG'
+          value: logFilter
         }
         // Sink.
         {

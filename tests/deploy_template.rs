@@ -661,7 +661,11 @@ fn connections_use_the_managed_identity() {
 fn relay_setting_values_default_to_the_binarys_defaults() {
     let t = template();
     let settings = t.app_settings();
-    for s in SETTINGS.iter().filter(|s| s.name.starts_with("RELAY_")) {
+    // Every RELAY_* setting, and any other setting of the table the template sets (RUST_LOG).
+    for s in SETTINGS
+        .iter()
+        .filter(|s| s.name.starts_with("RELAY_") || settings.contains_key(s.name))
+    {
         let Some((value, _)) = settings.get(s.name) else {
             panic!("{} is not set", s.name)
         };
