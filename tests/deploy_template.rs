@@ -1241,3 +1241,30 @@ fn the_example_parameters_file_fits_the_template() {
         }
     }
 }
+
+#[test]
+fn the_containers_the_relay_writes_exist_in_its_account() {
+    let t = template();
+    let settings = t.app_settings();
+    let (acct, _) = &settings["AzureWebJobsStorage__accountName"];
+    let account = t.target(acct).expect("account symbol").1.to_string();
+    let containers: Vec<String> = t
+        .resources_of_type("Microsoft.Storage/storageAccounts/blobServices/containers")
+        .into_iter()
+        .filter(|(f, s, _)| t.account_of(f, s).as_deref() == Some(account.as_str()))
+        .filter_map(|(f, s, _)| {
+            t.lit(&V::Sym {
+                frame: f,
+                sym: s,
+                path: vec!["name".into()],
+            })
+        })
+        .collect();
+    for setting in ["RELAY_STATE_CONTAINER", "RELAY_DEADLETTER_CONTAINER"] {
+        let name = t.lit(&settings[setting].0).expect(setting);
+        assert!(
+            containers.contains(&name),
+            "{setting} = {name} is not a container of the relay account ({containers:?})"
+        );
+    }
+}
