@@ -164,21 +164,25 @@ async fn tail(
     let id = invocation_id(&headers);
     let span = info_span!("invocation", invocation_id = %id, function = "Tail");
     async move {
-        let past_due = parse_body(&body).ok().and_then(|inv| {
-            inv.data
-                .values()
-                .map(unwrap_value)
-                .find_map(|v| v.get("IsPastDue").and_then(|p| p.as_bool()))
-        });
-        info!(is_past_due = ?past_due, "Tail invocation");
-        let deadline = Instant::now() + app.max_drain_time;
-        let r = match crate::tail::run(&app.drainer, &app.tail, Some(deadline)).await {
-            Ok(rep) if rep.failed == 0 => Ok(()),
-            Ok(rep) => Err(format!(
-                "{} blob(s) could not be checked or drained",
-                rep.failed
-            )),
-            Err(e) => Err(format!("{e:#}")),
+        let r = match parse_body(&body) {
+            Err(e) => Err(e),
+            Ok(inv) => {
+                let past_due = inv
+                    .data
+                    .values()
+                    .map(unwrap_value)
+                    .find_map(|v| v.get("IsPastDue").and_then(|p| p.as_bool()));
+                info!(is_past_due = ?past_due, "Tail invocation");
+                let deadline = Instant::now() + app.max_drain_time;
+                match crate::tail::run(&app.drainer, &app.tail, Some(deadline)).await {
+                    Ok(rep) if rep.failed == 0 => Ok(()),
+                    Ok(rep) => Err(format!(
+                        "{} blob(s) could not be checked or drained",
+                        rep.failed
+                    )),
+                    Err(e) => Err(format!("{e:#}")),
+                }
+            }
         };
         if let Err(e) = &r {
             error!(error = %e, "invocation failed");

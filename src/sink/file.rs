@@ -28,7 +28,10 @@ impl FileSink {
         } else {
             o.append(true);
         }
-        let f = o.open(path)?;
+        let mut f = o.open(path)?;
+        if !truncate {
+            end_torn_line(path, &mut f)?;
+        }
         Ok(FileSink {
             path: path.to_path_buf(),
             out: Mutex::new(BufWriter::with_capacity(1 << 20, f)),
@@ -47,6 +50,24 @@ impl FileSink {
             source,
         }
     }
+}
+
+/// A crash in the middle of a write can leave a partial last line. Ending it with a newline
+/// keeps the next event on a line of its own, so one torn event never swallows a whole one.
+fn end_torn_line(path: &Path, f: &mut File) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = f.metadata()?.len();
+    if len == 0 {
+        return Ok(());
+    }
+    let mut reader = File::open(path)?;
+    reader.seek(SeekFrom::Start(len - 1))?;
+    let mut last = [0u8; 1];
+    reader.read_exact(&mut last)?;
+    if last[0] != b'\n' {
+        f.write_all(b"\n")?;
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -88,5 +109,20 @@ mod tests {
         s.send(&b).await.unwrap();
         // Durable: visible before finish.
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "old\n{}\n");
+    }
+
+    #[tokio::test]
+    async fn a_torn_last_line_is_ended_before_appending() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out.ndjson");
+        std::fs::write(&p, "{\"id\":\"a\"}\n{\"id\":\"b").unwrap();
+        let s = FileSink::open(&p, true, false).unwrap();
+        let mut b = Batch::new();
+        b.push_json(EventId([b'0'; 32]), "T".into(), None, b"{}");
+        s.send(&b).await.unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            "{\"id\":\"a\"}\n{\"id\":\"b\n{}\n"
+        );
     }
 }
