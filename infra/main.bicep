@@ -113,8 +113,8 @@ param leaseSeconds string = '30'
 @description('RELAY_DRAIN_CONCURRENCY: blobs drained at once by one instance.')
 param drainConcurrency string = '4'
 
-@description('RELAY_MAX_DRAIN_TIME: an invocation stops draining (at a checkpoint) after this long; keep it below functionTimeout (30 min on Flex Consumption).')
-param maxDrainTime string = '25m'
+@description('RELAY_MAX_DRAIN_TIME: an invocation stops draining (at a checkpoint) after this long; keep it below host.json functionTimeout (10 min).')
+param maxDrainTime string = '8m'
 
 @description('RELAY_TAIL_SWEEP_INTERVAL: how often Tail also re-checks the last tailSweepHours hours.')
 param tailSweepInterval string = '1h'
