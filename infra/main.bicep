@@ -98,7 +98,7 @@ param tenants string = ''
 @description('RELAY_MAX_ROW_BYTES: longest accepted row; longer rows are dead-lettered.')
 param maxRowBytes string = '16MiB'
 
-@description('RELAY_RETRY_MAX_ELAPSED: give up retrying a batch after this long.')
+@description('RELAY_RETRY_MAX_ELAPSED: network sinks give up retrying a request after this long.')
 param retryMaxElapsed string = '5m'
 
 @description('RELAY_READ_CHUNK: bytes per ranged read of an export blob (memory per drain is about twice this).')
@@ -193,6 +193,12 @@ param queueSinkName string = ''
 ])
 param queueSinkEncoding string = 'base64'
 
+@description('RELAY_QUEUE_CLAIMS_CONTAINER: queue sink; container (relay account) of events too large for one message.')
+param queueClaimsContainerName string = 'mde-relay-claims'
+
+@description('RELAY_QUEUE_CONCURRENCY: queue sink; messages in flight.')
+param queueSinkConcurrency string = '8'
+
 // ---------------------------------------------------------------------------------------------
 // Names and ids
 // ---------------------------------------------------------------------------------------------
@@ -284,6 +290,12 @@ resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/con
 resource eventGridDeadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
   parent: blobService
   name: eventGridDeadLetterContainerName
+}
+
+// The queue sink's claim checks (events larger than one message).
+resource claimsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = if (sink == 'queue') {
+  parent: blobService
+  name: queueClaimsContainerName
 }
 
 resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
@@ -593,6 +605,14 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'RELAY_QUEUE_ENCODING'
           value: queueSinkEncoding
+        }
+        {
+          name: 'RELAY_QUEUE_CLAIMS_CONTAINER'
+          value: queueClaimsContainerName
+        }
+        {
+          name: 'RELAY_QUEUE_CONCURRENCY'
+          value: queueSinkConcurrency
         }
         {
           name: 'RELAY_RETRY_MAX_ELAPSED'

@@ -76,7 +76,9 @@ pub static SETTINGS: &[Setting] = &[
     s("RELAY_QUEUE_NAME", None, false, false, "queue sink: Storage queue name."),
     s("RELAY_QUEUE_CONNECTION", Some("AzureWebJobsStorage"), false, false, "queue sink: name of the connection setting."),
     s("RELAY_QUEUE_ENCODING", Some("base64"), false, false, "queue sink: base64 | none."),
-    s("RELAY_RETRY_MAX_ELAPSED", Some("5m"), false, false, "Give up retrying a batch after this long."),
+    s("RELAY_QUEUE_CLAIMS_CONTAINER", Some("mde-relay-claims"), false, false, "queue sink: container (same account) of events too large for one message (claim check)."),
+    s("RELAY_QUEUE_CONCURRENCY", Some("8"), false, false, "queue sink: messages in flight."),
+    s("RELAY_RETRY_MAX_ELAPSED", Some("5m"), false, false, "Network sinks: give up retrying a request after this long (backoff with full jitter; Retry-After honoured)."),
 ];
 
 /// Looks a setting up in the table.
