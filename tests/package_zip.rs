@@ -143,7 +143,10 @@ fn package_has_the_functions_layout_and_the_binary_answers_the_host() {
     expected.insert(exe.into());
     assert_eq!(names, expected, "zip entries");
     let exe_mode = &entries.iter().find(|(n, _)| n == exe).unwrap().1;
-    assert_eq!(exe_mode, "-rwxr-xr-x", "the executable keeps its run bit in the zip");
+    assert_eq!(
+        exe_mode, "-rwxr-xr-x",
+        "the executable keeps its run bit in the zip"
+    );
 
     // Unpacked (unzip restores the modes, as Premium/Dedicated do), files are the repo's.
     let app = tmp.path().join("app");
@@ -166,7 +169,10 @@ fn package_has_the_functions_layout_and_the_binary_answers_the_host() {
             "{f}/function.json"
         );
     }
-    let mode = std::fs::metadata(app.join(exe)).unwrap().permissions().mode();
+    let mode = std::fs::metadata(app.join(exe))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o111, 0o111, "unpacked executable mode {mode:o}");
 
     // Start it the way the host does: the executable and arguments of host.json, working
@@ -175,7 +181,11 @@ fn package_has_the_functions_layout_and_the_binary_answers_the_host() {
     // local.settings.json `Values`, which point at Azurite).
     let args: Vec<String> = desc["arguments"]
         .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
     let workdir = match desc["workingDirectory"].as_str() {
         Some(d) if !d.is_empty() => app.join(d),
