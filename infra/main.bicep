@@ -1,0 +1,704 @@
+// mde-relay on Azure Functions Flex Consumption, deployed into one resource group.
+//
+// What this creates (docs/deploy.md walks through it):
+// - a storage account for the Functions host, the relay's checkpoints and dead letters and the
+//   BlobCreated queue, with shared-key access disabled (every client uses Entra ID);
+// - a user-assigned managed identity, used by the app for every connection;
+// - Log Analytics + Application Insights (Entra-only ingestion);
+// - a Flex Consumption plan (FC1) and a Linux function app running the custom handler;
+// - data-plane role assignments, each the smallest built-in role that does the job;
+// - an Event Grid system topic on the Defender export account (or an existing one, reused) with a
+//   subscription that drops Microsoft.Storage.BlobCreated events of the export containers into
+//   the queue.
+//
+// Secrets (webhook URL, headers, HMAC key) are @secure() parameters that become app settings:
+// they are not written to the deployment history and never appear in an output. A secure
+// parameter may also be given as a Key Vault reference, `@Microsoft.KeyVault(SecretUri=...)`,
+// which the app resolves with its managed identity (keyVaultReferenceIdentity below).
+
+targetScope = 'resourceGroup'
+
+// ---------------------------------------------------------------------------------------------
+// Parameters: where and what
+// ---------------------------------------------------------------------------------------------
+
+@description('Region of the relay resources. Defaults to the resource group region.')
+param location string = resourceGroup().location
+
+@description('Short lower-case prefix of resource names (letters and digits; the storage account name is built from it).')
+@minLength(3)
+@maxLength(11)
+param namePrefix string = 'mderelay'
+
+@description('Name of the function app (globally unique host name).')
+param functionAppName string = '${namePrefix}-${uniqueString(resourceGroup().id)}'
+
+@description('Tags put on every resource created here.')
+param tags object = {}
+
+@description('Resource id of the storage account the Defender streaming export writes to: /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.Storage/storageAccounts/<name>. It may live in another resource group or subscription (same tenant).')
+param exportStorageAccountId string
+
+@description('Resource id of an Event Grid system topic that already exists on the export account (an account can have only one). Empty: create one. A reused topic must have its system-assigned identity enabled.')
+param existingSystemTopicId string = ''
+
+@description('Name of the system topic to create when existingSystemTopicId is empty.')
+param systemTopicName string = '${last(split(exportStorageAccountId, '/'))}-mde-relay'
+
+@description('Queue Event Grid delivers BlobCreated events into (RELAY_EVENTS_QUEUE; BlobCreated/function.json reads it as %RELAY_EVENTS_QUEUE%).')
+param eventsQueueName string = 'mde-blob-created'
+
+@description('Flex Consumption: most instances the app may scale out to.')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Flex Consumption: memory of one instance in MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Days Log Analytics keeps logs.')
+@minValue(30)
+@maxValue(730)
+param logRetentionDays int = 30
+
+// ---------------------------------------------------------------------------------------------
+// Parameters: relay settings (RELAY_*; defaults equal the binary's own, see src/config/mod.rs)
+// ---------------------------------------------------------------------------------------------
+
+@description('RELAY_CONTAINER_PREFIX: only containers starting with this are read (also the Event Grid subject filter).')
+param containerPrefix string = 'insights-logs-advancedhunting-'
+
+@description('RELAY_TAIL_SCHEDULE: NCRONTAB schedule of the Tail sweep that finds appended rows.')
+param tailSchedule string = '0 */1 * * * *'
+
+@description('RELAY_STATE_CONTAINER: container of checkpoints in the relay storage account.')
+param stateContainerName string = 'mde-relay-state'
+
+@description('RELAY_DEADLETTER_CONTAINER: container of dead-lettered rows in the relay storage account.')
+param deadLetterContainerName string = 'mde-relay-deadletter'
+
+@description('RELAY_FORMAT: event format.')
+@allowed([
+  'normalized'
+  'raw'
+])
+param format string = 'normalized'
+
+@description('RELAY_TABLES: allow-list of tables, comma-separated; empty = all.')
+param tables string = ''
+
+@description('RELAY_TENANTS: allow-list of tenant ids, comma-separated; empty = all.')
+param tenants string = ''
+
+@description('RELAY_MAX_ROW_BYTES: longest accepted row; longer rows are dead-lettered.')
+param maxRowBytes string = '16MiB'
+
+@description('RELAY_RETRY_MAX_ELAPSED: network sinks give up retrying a request after this long.')
+param retryMaxElapsed string = '5m'
+
+@description('RELAY_READ_CHUNK: bytes per ranged read of an export blob (memory per drain is about twice this).')
+param readChunk string = '4MiB'
+
+@description('RELAY_CLOSE_GRACE: a blob is closed once its hour ended and it was last written this long ago.')
+param closeGrace string = '30m'
+
+@description('RELAY_LEASE_SECONDS: lease on a blob\'s checkpoint while it is drained (15-60).')
+param leaseSeconds string = '30'
+
+@description('RELAY_DRAIN_CONCURRENCY: blobs drained at once by one instance.')
+param drainConcurrency string = '4'
+
+@description('RELAY_MAX_DRAIN_TIME: an invocation stops draining (at a checkpoint) after this long; keep it below host.json functionTimeout (10 min).')
+param maxDrainTime string = '8m'
+
+@description('RELAY_TAIL_SWEEP_INTERVAL: how often Tail also re-checks the last tailSweepHours hours.')
+param tailSweepInterval string = '1h'
+
+@description('RELAY_TAIL_SWEEP_HOURS: how many hours back that slow sweep looks.')
+param tailSweepHours string = '48'
+
+@description('RELAY_MAX_REQUEST_BYTES: largest invocation body the handler accepts.')
+param maxRequestBytes string = '4MiB'
+
+@description('RUST_LOG: filter of the relay\'s JSON logs (tracing EnvFilter syntax, e.g. info or mde_relay=debug).')
+param logFilter string = 'info'
+
+// ---------------------------------------------------------------------------------------------
+// Parameters: the sink
+// ---------------------------------------------------------------------------------------------
+
+@description('RELAY_SINK: where events go. stdout lands in Application Insights (testing only: it is billed per GB); file writes to the instance disk, which Flex Consumption does not keep.')
+@allowed([
+  'stdout'
+  'file'
+  'webhook'
+  'queue'
+])
+param sink string
+
+@description('RELAY_BATCH_MAX_EVENTS: events per batch.')
+param batchMaxEvents string = '500'
+
+@description('RELAY_BATCH_MAX_BYTES: bytes per request as sent (after serialization and compression).')
+param batchMaxBytes string = '1000000'
+
+@description('RELAY_FILE_PATH: file sink only.')
+param filePath string = ''
+
+@description('RELAY_WEBHOOK_URL: webhook sink URL (https). Secret: it often carries a token.')
+@secure()
+param webhookUrl string = ''
+
+@description('RELAY_WEBHOOK_FORMAT: webhook body format.')
+@allowed([
+  'ndjson'
+  'json'
+  'splunk-hec'
+])
+param webhookFormat string = 'ndjson'
+
+@description('RELAY_WEBHOOK_HEADERS: extra headers, `Name: value` separated by newlines or `;` (e.g. `Authorization: Splunk <token>`).')
+@secure()
+param webhookHeaders string = ''
+
+@description('RELAY_WEBHOOK_GZIP: gzip request bodies.')
+@allowed([
+  'true'
+  'false'
+])
+param webhookGzip string = 'false'
+
+@description('RELAY_WEBHOOK_SECRET: HMAC-SHA256 key for the X-Relay-Signature header.')
+@secure()
+param webhookSecret string = ''
+
+@description('RELAY_WEBHOOK_TIMEOUT: per-request timeout.')
+param webhookTimeout string = '30s'
+
+@description('RELAY_WEBHOOK_CONCURRENCY: requests in flight.')
+param webhookConcurrency string = '4'
+
+@description('RELAY_QUEUE_NAME: queue sink only; a queue in the relay storage account (created here when set).')
+param queueSinkName string = ''
+
+@description('RELAY_QUEUE_ENCODING: queue sink message encoding.')
+@allowed([
+  'base64'
+  'none'
+])
+param queueSinkEncoding string = 'base64'
+
+@description('RELAY_QUEUE_CLAIMS_CONTAINER: queue sink; container (relay account) of events too large for one message.')
+param queueClaimsContainerName string = 'mde-relay-claims'
+
+@description('RELAY_QUEUE_CONCURRENCY: queue sink; messages in flight.')
+param queueSinkConcurrency string = '8'
+
+// ---------------------------------------------------------------------------------------------
+// Names and ids
+// ---------------------------------------------------------------------------------------------
+
+var token = uniqueString(resourceGroup().id)
+var storageAccountName = take('${namePrefix}${token}', 24)
+var deploymentContainerName = 'app-package'
+var eventGridDeadLetterContainerName = 'eventgrid-deadletter'
+
+// The export account: /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.Storage/storageAccounts/<name>
+var exportIdParts = split(exportStorageAccountId, '/')
+var exportSubscriptionId = exportIdParts[2]
+var exportResourceGroupName = exportIdParts[4]
+var exportAccountName = exportIdParts[8]
+
+// The system topic lives in the export account's subscription (Event Grid requires it); a new one
+// goes into the export account's resource group, a reused one stays where it is.
+var reuseTopic = !empty(existingSystemTopicId)
+var topicIdParts = split(existingSystemTopicId, '/')
+var topicSubscriptionId = reuseTopic ? topicIdParts[2] : exportSubscriptionId
+var topicResourceGroupName = reuseTopic ? topicIdParts[4] : exportResourceGroupName
+var topicName = reuseTopic ? topicIdParts[8] : systemTopicName
+var topicId = resourceId(topicSubscriptionId, topicResourceGroupName, 'Microsoft.EventGrid/systemTopics', topicName)
+
+// Built-in role definition ids (the same in every tenant).
+var roles = {
+  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+  storageQueueDataMessageSender: 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a'
+}
+
+// ---------------------------------------------------------------------------------------------
+// Identity
+// ---------------------------------------------------------------------------------------------
+
+// User-assigned, so its roles exist before the app starts (a system-assigned identity would only
+// get them after the app is created, and the host would fail its first storage calls).
+resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: '${namePrefix}-id-${token}'
+  location: location
+  tags: tags
+}
+
+// ---------------------------------------------------------------------------------------------
+// The relay's own storage account
+// ---------------------------------------------------------------------------------------------
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  name: storageAccountName
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: {
+    name: 'Standard_LRS'
+  }
+  properties: {
+    // Entra ID only: account keys cannot be used, so no connection string exists to leak.
+    allowSharedKeyAccess: false
+    defaultToOAuthAuthentication: true
+    allowBlobPublicAccess: false
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+  }
+}
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+// Flex Consumption reads the deployment zip from here.
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: deploymentContainerName
+}
+
+resource stateContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: stateContainerName
+}
+
+resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: deadLetterContainerName
+}
+
+// Events Event Grid gave up delivering (after the retry policy) land here.
+resource eventGridDeadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: eventGridDeadLetterContainerName
+}
+
+// The queue sink's claim checks (events larger than one message).
+resource claimsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = if (sink == 'queue') {
+  parent: blobService
+  name: queueClaimsContainerName
+}
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource eventsQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: eventsQueueName
+}
+
+resource sinkQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = if ((sink == 'queue') && !empty(queueSinkName)) {
+  parent: queueService
+  name: queueSinkName
+}
+
+// ---------------------------------------------------------------------------------------------
+// Roles of the app identity on its own account
+// ---------------------------------------------------------------------------------------------
+
+// Storage Blob Data Owner: the Functions host with an identity-based AzureWebJobsStorage needs
+// Owner (not Contributor) on host storage: it manages the azure-webjobs-* containers and takes
+// blob leases for the timer trigger's singleton lock and the listener locks. The relay's
+// checkpoints (lease-serialised state blobs), dead letters and Flex's deployment package live in
+// the same account, so this one assignment covers them.
+resource appBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, identity.id, roles.storageBlobDataOwner)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataOwner)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Storage Queue Data Contributor: the queue trigger reads, updates (visibility) and deletes
+// messages and creates `<queue>-poison` on the fifth failed dequeue, and the queue sink sends;
+// Reader + Message Processor would not allow creating the poison queue.
+resource appQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, identity.id, roles.storageQueueDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Read access to the export account (possibly another resource group / subscription)
+// ---------------------------------------------------------------------------------------------
+
+resource exportAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: exportAccountName
+  scope: resourceGroup(exportSubscriptionId, exportResourceGroupName)
+}
+
+module exportReader 'modules/export-reader.bicep' = {
+  name: 'mde-relay-export-reader-${token}'
+  scope: resourceGroup(exportSubscriptionId, exportResourceGroupName)
+  params: {
+    exportAccountName: exportAccountName
+    principalId: identity.properties.principalId
+    principalKey: identity.id
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Monitoring
+// ---------------------------------------------------------------------------------------------
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'mde-relay-monitoring-${token}'
+  params: {
+    location: location
+    tags: tags
+    workspaceName: '${namePrefix}-log-${token}'
+    appInsightsName: '${namePrefix}-appi-${token}'
+    retentionInDays: logRetentionDays
+    principalId: identity.properties.principalId
+    principalKey: identity.id
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The function app
+// ---------------------------------------------------------------------------------------------
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: '${namePrefix}-plan-${token}'
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    tier: 'FlexConsumption'
+    name: 'FC1'
+  }
+  properties: {
+    // Linux.
+    reserved: true
+  }
+}
+
+resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
+  name: functionAppName
+  location: location
+  tags: tags
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identity.id}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    keyVaultReferenceIdentity: identity.id
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storage.properties.primaryEndpoints.blob}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identity.id
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      // Custom handler on Flex: the runtime is set here and FUNCTIONS_WORKER_RUNTIME must not be.
+      runtime: {
+        name: 'custom'
+        version: '1.0'
+      }
+    }
+    siteConfig: {
+      minTlsVersion: '1.2'
+      appSettings: [
+        // Host storage, identity-based: the host derives the blob/queue/table endpoints from
+        // the account name.
+        {
+          name: 'AzureWebJobsStorage__accountName'
+          value: storage.name
+        }
+        {
+          name: 'AzureWebJobsStorage__credential'
+          value: 'managedidentity'
+        }
+        {
+          name: 'AzureWebJobsStorage__clientId'
+          value: identity.properties.clientId
+        }
+        // The Defender export account, read-only. No trailing slash: the storage SDK rejects
+        // a `//container` path.
+        {
+          name: 'MdeExportStorage__blobServiceUri'
+          value: 'https://${exportAccountName}.blob.${environment().suffixes.storage}'
+        }
+        {
+          name: 'MdeExportStorage__credential'
+          value: 'managedidentity'
+        }
+        {
+          name: 'MdeExportStorage__clientId'
+          value: identity.properties.clientId
+        }
+        // Telemetry with Entra ID (the component has local auth disabled).
+        {
+          name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
+          value: monitoring.outputs.connectionString
+        }
+        {
+          name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
+          value: 'ClientId=${identity.properties.clientId};Authorization=AAD'
+        }
+        // Source and drain.
+        {
+          name: 'RELAY_CONTAINER_PREFIX'
+          value: containerPrefix
+        }
+        {
+          name: 'RELAY_EVENTS_QUEUE'
+          value: eventsQueueName
+        }
+        {
+          name: 'RELAY_TAIL_SCHEDULE'
+          value: tailSchedule
+        }
+        {
+          name: 'RELAY_STATE_CONTAINER'
+          value: stateContainerName
+        }
+        {
+          name: 'RELAY_DEADLETTER_CONTAINER'
+          value: deadLetterContainerName
+        }
+        {
+          name: 'RELAY_FORMAT'
+          value: format
+        }
+        {
+          name: 'RELAY_TABLES'
+          value: tables
+        }
+        {
+          name: 'RELAY_TENANTS'
+          value: tenants
+        }
+        {
+          name: 'RELAY_MAX_ROW_BYTES'
+          value: maxRowBytes
+        }
+        {
+          name: 'RELAY_READ_CHUNK'
+          value: readChunk
+        }
+        {
+          name: 'RELAY_CLOSE_GRACE'
+          value: closeGrace
+        }
+        {
+          name: 'RELAY_LEASE_SECONDS'
+          value: leaseSeconds
+        }
+        {
+          name: 'RELAY_DRAIN_CONCURRENCY'
+          value: drainConcurrency
+        }
+        {
+          name: 'RELAY_MAX_DRAIN_TIME'
+          value: maxDrainTime
+        }
+        {
+          name: 'RELAY_TAIL_SWEEP_INTERVAL'
+          value: tailSweepInterval
+        }
+        {
+          name: 'RELAY_TAIL_SWEEP_HOURS'
+          value: tailSweepHours
+        }
+        {
+          name: 'RELAY_MAX_REQUEST_BYTES'
+          value: maxRequestBytes
+        }
+        {
+          name: 'RUST_LOG'
+          value: logFilter
+        }
+        // Sink.
+        {
+          name: 'RELAY_SINK'
+          value: sink
+        }
+        {
+          name: 'RELAY_BATCH_MAX_EVENTS'
+          value: batchMaxEvents
+        }
+        {
+          name: 'RELAY_BATCH_MAX_BYTES'
+          value: batchMaxBytes
+        }
+        {
+          name: 'RELAY_FILE_PATH'
+          value: filePath
+        }
+        {
+          name: 'RELAY_WEBHOOK_URL'
+          value: webhookUrl
+        }
+        {
+          name: 'RELAY_WEBHOOK_FORMAT'
+          value: webhookFormat
+        }
+        {
+          name: 'RELAY_WEBHOOK_HEADERS'
+          value: webhookHeaders
+        }
+        {
+          name: 'RELAY_WEBHOOK_GZIP'
+          value: webhookGzip
+        }
+        {
+          name: 'RELAY_WEBHOOK_SECRET'
+          value: webhookSecret
+        }
+        {
+          name: 'RELAY_WEBHOOK_TIMEOUT'
+          value: webhookTimeout
+        }
+        {
+          name: 'RELAY_WEBHOOK_CONCURRENCY'
+          value: webhookConcurrency
+        }
+        {
+          name: 'RELAY_QUEUE_NAME'
+          value: queueSinkName
+        }
+        {
+          name: 'RELAY_QUEUE_CONNECTION'
+          value: 'AzureWebJobsStorage'
+        }
+        {
+          name: 'RELAY_QUEUE_ENCODING'
+          value: queueSinkEncoding
+        }
+        {
+          name: 'RELAY_QUEUE_CLAIMS_CONTAINER'
+          value: queueClaimsContainerName
+        }
+        {
+          name: 'RELAY_QUEUE_CONCURRENCY'
+          value: queueSinkConcurrency
+        }
+        {
+          name: 'RELAY_RETRY_MAX_ELAPSED'
+          value: retryMaxElapsed
+        }
+      ]
+    }
+  }
+  // The host must be able to reach its storage and the export account from its first start.
+  dependsOn: [
+    appBlobOwner
+    appQueueContributor
+    exportReader
+    deploymentContainer
+    eventsQueue
+  ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Event Grid: BlobCreated of the export containers -> the events queue
+// ---------------------------------------------------------------------------------------------
+
+module systemTopic 'modules/eventgrid-topic.bicep' = {
+  name: 'mde-relay-topic-${token}'
+  scope: resourceGroup(topicSubscriptionId, topicResourceGroupName)
+  params: {
+    reuseExisting: reuseTopic
+    topicName: topicName
+    location: exportAccount.location
+    sourceAccountId: exportStorageAccountId
+    tags: tags
+  }
+}
+
+// Storage Queue Data Message Sender, on the events queue only: all the topic's identity does is
+// add messages to it.
+resource topicQueueSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(eventsQueue.id, topicId, roles.storageQueueDataMessageSender)
+  scope: eventsQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataMessageSender)
+    principalId: systemTopic.outputs.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Storage Blob Data Contributor, on the Event Grid dead-letter container only: Event Grid writes
+// the undeliverable events there as blobs.
+resource topicDeadLetterWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(eventGridDeadLetterContainer.id, topicId, roles.storageBlobDataContributor)
+  scope: eventGridDeadLetterContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: systemTopic.outputs.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+module blobCreatedSubscription 'modules/eventgrid-subscription.bicep' = {
+  name: 'mde-relay-subscription-${token}'
+  scope: resourceGroup(topicSubscriptionId, topicResourceGroupName)
+  params: {
+    topicName: systemTopic.outputs.name
+    subscriptionName: '${namePrefix}-blob-created-${token}'
+    containerPrefix: containerPrefix
+    queueAccountId: storage.id
+    queueName: eventsQueue.name
+    deadLetterContainerName: eventGridDeadLetterContainer.name
+  }
+  // Event Grid delivers with the topic's identity: its roles come first.
+  dependsOn: [
+    topicQueueSender
+    topicDeadLetterWriter
+  ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outputs (nothing secret)
+// ---------------------------------------------------------------------------------------------
+
+output functionAppName string = functionApp.name
+output eventsQueueName string = eventsQueue.name
+output principalId string = identity.properties.principalId
+output identityClientId string = identity.properties.clientId
+output storageAccountName string = storage.name
+output systemTopicName string = systemTopic.outputs.name
+output systemTopicId string = topicId
+output eventSubscriptionName string = blobCreatedSubscription.outputs.name
+output appInsightsName string = monitoring.outputs.name

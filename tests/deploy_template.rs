@@ -1,0 +1,1270 @@
+//! Checks the Bicep template in `infra/` against the code.
+//!
+//! Every `.bicep` file is parsed by a real Bicep parser (pycep-parser, through
+//! `tests/support/bicep_to_json.py`); the parse is then evaluated here just far enough to follow
+//! parameters, variables, module parameters, module outputs and `${}` interpolations. The checks:
+//! every setting the binary requires in Azure is set (and every `RELAY_*` setting, with the
+//! binary's own default); secrets come from `@secure()` parameters and stay out of outputs; the
+//! queue `BlobCreated/function.json` listens on is the one Event Grid delivers into; the app runs
+//! the custom handler on Flex Consumption; every role assignment is the intended built-in role on
+//! the intended scope for the intended principal.
+//!
+//! The parser comes from PyPI (`.ci/test` installs it into `target/pycep-venv`). Without it the
+//! tests fail and say how to get it.
+
+use mde_relay::config::{Setting, SETTINGS};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::rc::Rc;
+use std::sync::OnceLock;
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+// ---------------------------------------------------------------------------------------------
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Python that has pycep-parser: `PYCEP_PYTHON`, else the venv `.ci/test` makes, else `python3`.
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("PYCEP_PYTHON") {
+        return p.into();
+    }
+    let venv = repo().join("target/pycep-venv/bin/python");
+    if venv.exists() {
+        return venv;
+    }
+    "python3".into()
+}
+
+/// `{"files": {"main.bicep": <parse>, "modules/x.bicep": <parse>, ...}}`, parsed once per run.
+fn parsed() -> &'static Value {
+    static PARSED: OnceLock<Value> = OnceLock::new();
+    PARSED.get_or_init(|| {
+        let py = python();
+        let out = Command::new(&py)
+            .arg(repo().join("tests/support/bicep_to_json.py"))
+            .arg(repo().join("infra"))
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {} ({e}): the Bicep checks need Python 3 with pycep-parser; \
+                     run .ci/test, which installs it into target/pycep-venv",
+                    py.display()
+                )
+            });
+        assert!(
+            out.status.success(),
+            "parsing infra/**/*.bicep failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("bicep_to_json.py printed invalid JSON")
+    })
+}
+
+struct Template {
+    files: &'static serde_json::Map<String, Value>,
+}
+
+fn template() -> Template {
+    Template {
+        files: parsed()["files"]
+            .as_object()
+            .expect("bicep_to_json.py output has no `files`"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A small evaluator over the parse
+// ---------------------------------------------------------------------------------------------
+
+/// Where an expression is evaluated: a file, and for a module, the module declaration that
+/// instantiates it (its `params` give the module's parameters their values).
+#[derive(Debug)]
+struct Frame {
+    file: String,
+    caller: Option<(Rc<Frame>, String)>,
+}
+
+/// The value of an expression, as far as it is known before deployment.
+#[derive(Debug, Clone)]
+enum V {
+    Str(String),
+    Num(i64),
+    Bool(bool),
+    Null,
+    Arr(Vec<V>),
+    Obj(BTreeMap<String, V>),
+    /// A resource or module symbol, with a property path (`storage.properties.primaryEndpoints`).
+    Sym {
+        frame: Rc<Frame>,
+        sym: String,
+        path: Vec<String>,
+    },
+    /// A function call, not evaluated (`subscriptionResourceId(...)`), with pycep's argument
+    /// names (`resource_type`, `resource_name_1`, ...).
+    Call(String, BTreeMap<String, V>),
+    /// An operator, not evaluated (`a ? b : c`), with pycep's operand names (`condition`,
+    /// `true_value`, ...).
+    Op(String, BTreeMap<String, V>),
+    /// A parameter with no value before deployment (required, no default).
+    Param(String, String),
+    /// A string with `${}` parts that are not all known.
+    Interp(Vec<V>),
+}
+
+impl Template {
+    fn file(&self, name: &str) -> &'static Value {
+        self.files
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} is referenced but was not parsed"))
+    }
+
+    fn root() -> Rc<Frame> {
+        Rc::new(Frame {
+            file: "main.bicep".into(),
+            caller: None,
+        })
+    }
+
+    /// A declaration's body, without the `if (...)` wrapper of a conditional one.
+    fn body(decl: &Value) -> &Value {
+        let c = &decl["config"];
+        if c.get("condition").is_some() && c.get("config").is_some() {
+            &c["config"]
+        } else {
+            c
+        }
+    }
+
+    /// The file a module declaration points at, relative to `infra/`.
+    fn module_file(from_file: &str, decl: &Value) -> String {
+        let rel = decl["detail"]["path"]
+            .as_str()
+            .expect("only local modules are used");
+        let base = Path::new(from_file).parent().unwrap_or(Path::new(""));
+        let mut parts: Vec<String> = Vec::new();
+        for c in base.join(rel).components() {
+            match c {
+                std::path::Component::ParentDir => {
+                    parts.pop();
+                }
+                std::path::Component::Normal(s) => parts.push(s.to_string_lossy().into()),
+                _ => {}
+            }
+        }
+        parts.join("/")
+    }
+
+    /// Every place a file is instantiated: main.bicep, and each module it (transitively) uses.
+    fn frames(&self) -> Vec<Rc<Frame>> {
+        let mut out = vec![Self::root()];
+        let mut i = 0;
+        while i < out.len() {
+            let frame = out[i].clone();
+            if let Some(mods) = self.file(&frame.file)["modules"].as_object() {
+                for (sym, decl) in mods {
+                    out.push(Rc::new(Frame {
+                        file: Self::module_file(&frame.file, decl),
+                        caller: Some((frame.clone(), sym.clone())),
+                    }));
+                }
+            }
+            i += 1;
+        }
+        out
+    }
+
+    /// Every resource declaration, with the frame it is instantiated in.
+    fn resources(&self) -> Vec<(Rc<Frame>, String, &'static Value)> {
+        let mut out = Vec::new();
+        for frame in self.frames() {
+            if let Some(res) = self.file(&frame.file)["resources"].as_object() {
+                for (sym, decl) in res {
+                    out.push((frame.clone(), sym.clone(), decl));
+                }
+            }
+        }
+        out
+    }
+
+    fn resources_of_type(&self, ty: &str) -> Vec<(Rc<Frame>, String, &'static Value)> {
+        self.resources()
+            .into_iter()
+            .filter(|(_, _, d)| d["type"] == ty)
+            .collect()
+    }
+
+    fn decl(&self, frame: &Frame, sym: &str) -> &'static Value {
+        let f = self.file(&frame.file);
+        f["resources"]
+            .get(sym)
+            .or_else(|| f["modules"].get(sym))
+            .unwrap_or_else(|| panic!("{}: no resource or module `{sym}`", frame.file))
+    }
+
+    fn eval(&self, frame: &Rc<Frame>, j: &Value) -> V {
+        match j {
+            Value::Null => V::Null,
+            Value::Bool(b) => V::Bool(*b),
+            Value::Number(n) => V::Num(n.as_i64().unwrap_or_default()),
+            Value::String(s) => self.interpolate(frame, s),
+            Value::Array(a) => V::Arr(a.iter().map(|x| self.eval(frame, x)).collect()),
+            Value::Object(o) => {
+                if let Some(name) = o.get("$ref").and_then(Value::as_str) {
+                    return self.ident(frame, name);
+                }
+                if let (Some(f), 1) = (o.get("function"), o.len()) {
+                    return V::Call(
+                        f["type"].as_str().unwrap_or("?").into(),
+                        self.eval_map(frame, &f["parameters"]),
+                    );
+                }
+                if let (Some(op), 1) = (o.get("operator"), o.len()) {
+                    let ty = op["type"].as_str().unwrap_or("?");
+                    let operands = &op["operands"];
+                    if ty == "property_accessor" {
+                        let base = self.eval(frame, &operands["operand_1"]);
+                        return match property_path(&operands["operand_2"]) {
+                            Some(names) => self.access(base, &names),
+                            None => opaque("access", base),
+                        };
+                    }
+                    let args = self.eval_map(frame, operands);
+                    if ty == "index_accessor" {
+                        if let (Some(V::Arr(items)), Some(V::Num(i))) =
+                            (args.get("operand_1"), args.get("operand_2"))
+                        {
+                            if let Some(v) = usize::try_from(*i).ok().and_then(|i| items.get(i)) {
+                                return v.clone();
+                            }
+                        }
+                    }
+                    return V::Op(ty.into(), args);
+                }
+                V::Obj(
+                    o.iter()
+                        .map(|(k, v)| (k.clone(), self.eval(frame, v)))
+                        .collect(),
+                )
+            }
+        }
+    }
+
+    fn eval_map(&self, frame: &Rc<Frame>, j: &Value) -> BTreeMap<String, V> {
+        j.as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), self.eval(frame, v)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn ident(&self, frame: &Rc<Frame>, name: &str) -> V {
+        let f = self.file(&frame.file);
+        if let Some(p) = f["parameters"].get(name) {
+            if let Some((caller, module)) = &frame.caller {
+                let decl = &self.file(&caller.file)["modules"][module];
+                if let Some(arg) = Self::body(decl)["params"].get(name) {
+                    return self.eval(caller, arg);
+                }
+            }
+            return match p.get("default") {
+                Some(d) if !d.is_null() => self.eval(frame, d),
+                _ => V::Param(frame.file.clone(), name.into()),
+            };
+        }
+        if let Some(v) = f["variables"].get(name) {
+            return self.eval(frame, &v["value"]);
+        }
+        if f["resources"].get(name).is_some() || f["modules"].get(name).is_some() {
+            return V::Sym {
+                frame: frame.clone(),
+                sym: name.into(),
+                path: Vec::new(),
+            };
+        }
+        opaque("unknown identifier", V::Str(name.into()))
+    }
+
+    fn access(&self, base: V, names: &[String]) -> V {
+        if names.is_empty() {
+            return base;
+        }
+        match base {
+            V::Obj(m) => match m.get(&names[0]) {
+                Some(v) => self.access(v.clone(), &names[1..]),
+                None => opaque("missing property", V::Str(names[0].clone())),
+            },
+            V::Sym {
+                frame,
+                sym,
+                mut path,
+            } => {
+                let decl = self.decl(&frame, &sym);
+                // `module.outputs.x`: continue inside the module.
+                if path.is_empty()
+                    && names.len() >= 2
+                    && names[0] == "outputs"
+                    && decl.get("detail").is_some()
+                {
+                    let inner = Rc::new(Frame {
+                        file: Self::module_file(&frame.file, decl),
+                        caller: Some((frame.clone(), sym.clone())),
+                    });
+                    let out = &self.file(&inner.file)["outputs"][&names[1]]["value"];
+                    let v = self.eval(&inner, out);
+                    return self.access(v, &names[2..]);
+                }
+                path.extend(names.iter().cloned());
+                V::Sym { frame, sym, path }
+            }
+            other => opaque("access", other),
+        }
+    }
+
+    /// `'a${b}c'`: the identifier paths inside `${}` are evaluated; anything else stays opaque.
+    fn interpolate(&self, frame: &Rc<Frame>, s: &str) -> V {
+        if !s.contains("${") {
+            return V::Str(s.into());
+        }
+        let mut parts = Vec::new();
+        let mut rest = s;
+        while let Some(start) = rest.find("${") {
+            if start > 0 {
+                parts.push(V::Str(rest[..start].into()));
+            }
+            let end = rest[start..]
+                .find('}')
+                .map(|e| start + e)
+                .expect("unterminated ${ in a string");
+            let expr = &rest[start + 2..end];
+            let names: Vec<String> = expr.split('.').map(str::to_string).collect();
+            let is_path = names.iter().all(|n| {
+                !n.is_empty()
+                    && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && !n.starts_with(|c: char| c.is_ascii_digit())
+            });
+            parts.push(if is_path {
+                let base = self.ident(frame, &names[0]);
+                self.access(base, &names[1..])
+            } else {
+                opaque("expression", V::Str(expr.into()))
+            });
+            rest = &rest[end + 1..];
+        }
+        if !rest.is_empty() {
+            parts.push(V::Str(rest.into()));
+        }
+        if parts.iter().all(|p| matches!(p, V::Str(_))) {
+            V::Str(
+                parts
+                    .iter()
+                    .map(|p| match p {
+                        V::Str(s) => s.as_str(),
+                        _ => unreachable!(),
+                    })
+                    .collect(),
+            )
+        } else {
+            V::Interp(parts)
+        }
+    }
+
+    /// A value known as a string before deployment; `res.name` counts when the name is known.
+    fn lit(&self, v: &V) -> Option<String> {
+        match v {
+            V::Str(s) => Some(s.clone()),
+            V::Sym { frame, sym, path } if path.len() == 1 && path[0] == "name" => {
+                let name = &Self::body(self.decl(frame, sym))["name"];
+                self.lit(&self.eval(frame, name))
+            }
+            _ => None,
+        }
+    }
+
+    fn resource_type(&self, frame: &Frame, sym: &str) -> String {
+        self.decl(frame, sym)["type"]
+            .as_str()
+            .unwrap_or("?")
+            .to_string()
+    }
+
+    /// The symbol a value refers to, if it is `sym` or `sym.<path>`.
+    fn target<'v>(&self, v: &'v V) -> Option<(&'v Rc<Frame>, &'v str, &'v [String])> {
+        match v {
+            V::Sym { frame, sym, path } => Some((frame, sym.as_str(), path.as_slice())),
+            _ => None,
+        }
+    }
+
+    /// The `parent:` of a resource, as a symbol in the same frame.
+    fn parent(&self, frame: &Rc<Frame>, sym: &str) -> Option<String> {
+        let p = Self::body(self.decl(frame, sym)).get("parent")?;
+        match self.eval(frame, p) {
+            V::Sym { sym, path, .. } if path.is_empty() => Some(sym),
+            _ => None,
+        }
+    }
+
+    /// The storage account a queue or container belongs to (through `parent:`).
+    fn account_of(&self, frame: &Rc<Frame>, sym: &str) -> Option<String> {
+        let mut cur = sym.to_string();
+        loop {
+            if self.resource_type(frame, &cur) == "Microsoft.Storage/storageAccounts" {
+                return Some(cur);
+            }
+            cur = self.parent(frame, &cur)?;
+        }
+    }
+
+    /// The app settings of the one function app: name -> (value, the raw expression).
+    fn app_settings(&self) -> BTreeMap<String, (V, &'static Value)> {
+        let sites = self.resources_of_type("Microsoft.Web/sites");
+        assert_eq!(sites.len(), 1, "expected one Microsoft.Web/sites resource");
+        let (frame, _, decl) = &sites[0];
+        let list = Self::body(decl)["properties"]["siteConfig"]["appSettings"]
+            .as_array()
+            .expect("the function app sets siteConfig.appSettings as a list");
+        let mut out = BTreeMap::new();
+        for item in list {
+            let name = item["name"]
+                .as_str()
+                .expect("app setting names are literal strings")
+                .to_string();
+            let value = self.eval(frame, &item["value"]);
+            assert!(
+                out.insert(name.clone(), (value, &item["value"])).is_none(),
+                "app setting {name} is set twice"
+            );
+        }
+        out
+    }
+
+    fn param_decl(&self, file: &str, name: &str) -> Option<&'static Value> {
+        self.file(file)["parameters"].get(name)
+    }
+
+    fn is_secure_param(&self, file: &str, name: &str) -> bool {
+        self.param_decl(file, name)
+            .and_then(|p| p["decorators"].as_array())
+            .is_some_and(|d| d.iter().any(|d| d["type"] == "secure"))
+    }
+}
+
+/// Something the evaluator does not compute, keeping what it was made of.
+fn opaque(what: &str, v: V) -> V {
+    V::Op(what.into(), BTreeMap::from([("value".to_string(), v)]))
+}
+
+/// `a.b.c` as pycep nests it on the right-hand side of a property accessor.
+fn property_path(j: &Value) -> Option<Vec<String>> {
+    if let Some(name) = j.get("$ref").and_then(Value::as_str) {
+        return Some(vec![name.into()]);
+    }
+    let op = j.get("operator")?;
+    if op["type"] != "property_accessor" {
+        return None;
+    }
+    let mut head = property_path(&op["operands"]["operand_1"])?;
+    head.extend(property_path(&op["operands"]["operand_2"])?);
+    Some(head)
+}
+
+/// Whether a value depends on the parameter `name` of `file`.
+fn mentions_param(v: &V, file: &str, name: &str) -> bool {
+    match v {
+        V::Param(f, n) => f == file && n == name,
+        V::Arr(a) | V::Interp(a) => a.iter().any(|x| mentions_param(x, file, name)),
+        V::Obj(m) | V::Call(_, m) | V::Op(_, m) => {
+            m.values().any(|x| mentions_param(x, file, name))
+        }
+        _ => false,
+    }
+}
+
+/// Every `$ref` name in a raw expression.
+fn refs(j: &Value, out: &mut Vec<String>) {
+    match j {
+        Value::Object(o) => {
+            if let Some(n) = o.get("$ref").and_then(Value::as_str) {
+                out.push(n.into());
+            }
+            o.values().for_each(|v| refs(v, out));
+        }
+        Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The repository's function definitions
+// ---------------------------------------------------------------------------------------------
+
+/// `<Name>/function.json` beside host.json at the repo root.
+fn function_jsons() -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(repo()).expect("read repo root") {
+        let dir = entry.expect("dir entry").path();
+        let fj = dir.join("function.json");
+        if fj.is_file() {
+            let text = std::fs::read_to_string(&fj).expect("read function.json");
+            let json: Value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{}: invalid JSON: {e}", fj.display()));
+            let name = dir.file_name().unwrap().to_string_lossy().to_string();
+            out.push((name, json));
+        }
+    }
+    assert!(
+        !out.is_empty(),
+        "no <Name>/function.json at the repo root. The Functions handler (branch `handler`) \
+         adds BlobCreated/function.json and Tail/function.json; these checks compare them with \
+         the template"
+    );
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// `%NAME%` -> `NAME`.
+fn app_setting_ref(s: &str) -> Option<&str> {
+    s.strip_prefix('%')?.strip_suffix('%')
+}
+
+fn setting_is_set(settings: &BTreeMap<String, (V, &Value)>, name: &str) -> bool {
+    settings.contains_key(name) || settings.keys().any(|k| k.starts_with(&format!("{name}__")))
+}
+
+const SUBJECT_PREFIX: &str = "/blobServices/default/containers/";
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn every_bicep_file_parses_and_every_module_exists() {
+    let t = template();
+    assert!(
+        t.files.contains_key("main.bicep"),
+        "infra/main.bicep missing"
+    );
+    // frames() resolves each module path and panics on one that was not parsed.
+    let used: Vec<String> = t.frames().iter().map(|f| f.file.clone()).collect();
+    for name in t.files.keys() {
+        assert!(
+            used.contains(name),
+            "infra/{name} is parsed but main.bicep does not use it"
+        );
+    }
+    assert!(used.len() >= 2, "main.bicep uses no modules");
+}
+
+#[test]
+fn template_sets_every_setting_the_binary_requires() {
+    let t = template();
+    let settings = t.app_settings();
+    let required: Vec<&Setting> = SETTINGS.iter().filter(|s| s.required_in_azure).collect();
+    assert!(!required.is_empty());
+    for s in required {
+        assert!(
+            setting_is_set(&settings, s.name),
+            "the binary requires {} in Azure but the template does not set it",
+            s.name
+        );
+    }
+    // The brief of the template: every RELAY_* setting is an app setting (so it can be changed
+    // in the portal without a redeploy).
+    for s in SETTINGS.iter().filter(|s| s.name.starts_with("RELAY_")) {
+        assert!(settings.contains_key(s.name), "{} is not set", s.name);
+    }
+    // And nothing unknown: a typo would be set and never read.
+    const PLATFORM: &[&str] = &[
+        "APPLICATIONINSIGHTS_CONNECTION_STRING",
+        "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+    ];
+    for name in settings.keys() {
+        let base = name.split("__").next().unwrap();
+        assert!(
+            SETTINGS.iter().any(|s| s.name == base) || PLATFORM.contains(&name.as_str()),
+            "app setting {name} is not a setting the binary reads (src/config/mod.rs)"
+        );
+    }
+    // Set by the host, never by the app.
+    assert!(!settings.contains_key("FUNCTIONS_CUSTOMHANDLER_PORT"));
+}
+
+#[test]
+fn connections_use_the_managed_identity() {
+    let t = template();
+    let settings = t.app_settings();
+    for conn in ["AzureWebJobsStorage", "MdeExportStorage"] {
+        assert!(
+            !settings.contains_key(conn),
+            "{conn} is a connection string (a shared-key secret); use {conn}__* identity settings"
+        );
+        let cred = settings
+            .get(&format!("{conn}__credential"))
+            .and_then(|(v, _)| t.lit(v));
+        assert_eq!(
+            cred.as_deref(),
+            Some("managedidentity"),
+            "{conn}__credential"
+        );
+        let client = &settings
+            .get(&format!("{conn}__clientId"))
+            .unwrap_or_else(|| panic!("{conn}__clientId missing (user-assigned identity)"))
+            .0;
+        let (frame, sym, path) = t.target(client).expect("clientId names the identity");
+        assert_eq!(
+            t.resource_type(frame, sym),
+            "Microsoft.ManagedIdentity/userAssignedIdentities"
+        );
+        assert_eq!(path, ["properties", "clientId"]);
+    }
+    // Host storage by account name, the export by blob endpoint without a trailing slash.
+    let (host, _) = &settings["AzureWebJobsStorage__accountName"];
+    let (frame, sym, path) = t.target(host).expect("account name of a resource");
+    assert_eq!(
+        t.resource_type(frame, sym),
+        "Microsoft.Storage/storageAccounts"
+    );
+    assert_eq!(path, ["name"]);
+    let storage = t.eval(frame, Template::body(t.decl(frame, sym)));
+    let shared_key = t.access(
+        storage,
+        &["properties".into(), "allowSharedKeyAccess".into()],
+    );
+    assert!(
+        matches!(shared_key, V::Bool(false)),
+        "the relay account must refuse shared keys: allowSharedKeyAccess is {shared_key:?}"
+    );
+    let (export, _) = &settings["MdeExportStorage__blobServiceUri"];
+    let parts = match export {
+        V::Interp(p) => p,
+        other => panic!("MdeExportStorage__blobServiceUri: unexpected {other:?}"),
+    };
+    assert!(matches!(&parts[0], V::Str(s) if s == "https://"));
+    assert!(
+        mentions_param(&parts[1], "main.bicep", "exportStorageAccountId"),
+        "the export endpoint is built from exportStorageAccountId"
+    );
+    assert!(
+        !matches!(parts.last(), Some(V::Str(s)) if s.ends_with('/')),
+        "the export endpoint must not end in `/`"
+    );
+}
+
+#[test]
+fn relay_setting_values_default_to_the_binarys_defaults() {
+    let t = template();
+    let settings = t.app_settings();
+    // Every RELAY_* setting, and any other setting of the table the template sets (RUST_LOG).
+    for s in SETTINGS
+        .iter()
+        .filter(|s| s.name.starts_with("RELAY_") || settings.contains_key(s.name))
+    {
+        let Some((value, _)) = settings.get(s.name) else {
+            panic!("{} is not set", s.name)
+        };
+        match (t.lit(value), s.default) {
+            (Some(v), Some(d)) => {
+                assert_eq!(v, d, "{}: template default differs from the binary", s.name)
+            }
+            // No default in the binary: the template leaves it empty (= unset) by default.
+            (Some(v), None) => assert_eq!(v, "", "{}: the binary has no default", s.name),
+            (None, _) => assert!(
+                matches!(value, V::Param(..)),
+                "{}: value is neither known nor a parameter: {value:?}",
+                s.name
+            ),
+        }
+    }
+    // The one setting the deployer must choose.
+    assert!(
+        matches!(&settings["RELAY_SINK"].0, V::Param(f, n) if f == "main.bicep" && n == "sink")
+    );
+}
+
+#[test]
+fn secrets_are_secure_parameters_and_stay_out_of_outputs() {
+    let t = template();
+    let settings = t.app_settings();
+    let main = t.file("main.bicep");
+    for s in SETTINGS
+        .iter()
+        .filter(|s| s.secret && s.name.starts_with("RELAY_"))
+    {
+        let Some((_, raw)) = settings.get(s.name) else {
+            panic!("{} is not set", s.name)
+        };
+        let name = raw["$ref"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{} must be set straight from a parameter", s.name));
+        assert!(
+            t.is_secure_param("main.bicep", name),
+            "{} comes from parameter {name}, which is not @secure()",
+            s.name
+        );
+        let default = &main["parameters"][name]["default"];
+        assert!(
+            default.is_null() || default == "",
+            "secure parameter {name} has a default value in the template"
+        );
+    }
+    // No output of any file names a secure parameter, or the app's settings.
+    for (file, parse) in t.files {
+        let secure: Vec<&String> = parse["parameters"]
+            .as_object()
+            .map(|p| p.keys().filter(|k| t.is_secure_param(file, k)).collect())
+            .unwrap_or_default();
+        for (out, decl) in parse["outputs"].as_object().into_iter().flatten() {
+            let mut names = Vec::new();
+            refs(&decl["value"], &mut names);
+            for n in &names {
+                assert!(
+                    !secure.contains(&n),
+                    "{file}: output {out} exposes secure parameter {n}"
+                );
+                assert!(
+                    !["siteConfig", "appSettings", "listKeys"].contains(&n.as_str()),
+                    "{file}: output {out} exposes {n}"
+                );
+            }
+            assert!(
+                !decl["decorators"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|d| d["type"] == "secure"),
+                "{file}: output {out} is secure; outputs carry nothing secret here"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_blob_created_queue_is_the_event_grid_destination() {
+    let t = template();
+    let settings = t.app_settings();
+    let functions = function_jsons();
+    let (_, blob_created) = functions
+        .iter()
+        .find(|(n, _)| n == "BlobCreated")
+        .expect("BlobCreated/function.json");
+    let trigger = blob_created["bindings"]
+        .as_array()
+        .expect("bindings")
+        .iter()
+        .find(|b| b["type"] == "queueTrigger")
+        .expect("BlobCreated has a queueTrigger binding");
+    let setting = app_setting_ref(trigger["queueName"].as_str().expect("queueName"))
+        .expect("the queue name comes from an app setting (%NAME%)");
+    assert!(
+        SETTINGS.iter().any(|s| s.name == setting),
+        "{setting} is not in the settings table"
+    );
+    let queue = t
+        .lit(&settings[setting].0)
+        .unwrap_or_else(|| panic!("{setting} has no value known before deployment"));
+    assert_eq!(queue, "mde-blob-created", "the documented default queue");
+
+    // The queue resource and its account.
+    let queues: Vec<_> = t
+        .resources_of_type("Microsoft.Storage/storageAccounts/queueServices/queues")
+        .into_iter()
+        .filter(|(f, s, _)| {
+            t.lit(&V::Sym {
+                frame: f.clone(),
+                sym: s.clone(),
+                path: vec!["name".into()],
+            })
+            .as_deref()
+                == Some(queue.as_str())
+        })
+        .collect();
+    assert_eq!(queues.len(), 1, "one queue named {queue} is created");
+    let (qframe, qsym, _) = &queues[0];
+    let account = t.account_of(qframe, qsym).expect("queue's account");
+
+    // The trigger's connection is that account.
+    let conn = trigger["connection"]
+        .as_str()
+        .unwrap_or("AzureWebJobsStorage");
+    let (acct, _) = settings
+        .get(&format!("{conn}__accountName"))
+        .unwrap_or_else(|| panic!("{conn}__accountName not set"));
+    let (_, acct_sym, _) = t.target(acct).expect("account symbol");
+    assert_eq!(
+        acct_sym, account,
+        "the trigger's connection {conn} is the queue's account"
+    );
+
+    // The Event Grid subscription delivers there.
+    let subs = t.resources_of_type("Microsoft.EventGrid/systemTopics/eventSubscriptions");
+    assert_eq!(subs.len(), 1, "one Event Grid subscription");
+    let (sframe, _, sdecl) = &subs[0];
+    let props = t.eval(sframe, &Template::body(sdecl)["properties"]);
+    let get = |v: &V, path: &[&str]| -> V {
+        t.access(
+            v.clone(),
+            &path.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        )
+    };
+    let dest = match get(&props, &["deliveryWithResourceIdentity", "destination"]) {
+        V::Obj(d) => V::Obj(d),
+        _ => get(&props, &["destination"]),
+    };
+    assert_eq!(
+        t.lit(&get(&dest, &["endpointType"])).as_deref(),
+        Some("StorageQueue")
+    );
+    assert_eq!(
+        t.lit(&get(&dest, &["properties", "queueName"])).as_deref(),
+        Some(queue.as_str()),
+        "Event Grid delivers into another queue than BlobCreated listens on"
+    );
+    let target = get(&dest, &["properties", "resourceId"]);
+    let (_, tsym, tpath) = t
+        .target(&target)
+        .expect("destination account is a resource id");
+    assert_eq!((tsym, tpath), (account.as_str(), &["id".to_string()][..]));
+
+    // Only BlobCreated, only the export containers.
+    let filter = get(&props, &["filter"]);
+    match get(&filter, &["includedEventTypes"]) {
+        V::Arr(a) => {
+            let types: Vec<_> = a.iter().filter_map(|v| t.lit(v)).collect();
+            assert_eq!(types, ["Microsoft.Storage.BlobCreated"]);
+        }
+        other => panic!("includedEventTypes: {other:?}"),
+    }
+    let prefix = t
+        .lit(&settings["RELAY_CONTAINER_PREFIX"].0)
+        .expect("container prefix");
+    assert_eq!(
+        t.lit(&get(&filter, &["subjectBeginsWith"])).as_deref(),
+        Some(format!("{SUBJECT_PREFIX}{prefix}").as_str())
+    );
+    assert_eq!(
+        format!("{SUBJECT_PREFIX}{prefix}"),
+        "/blobServices/default/containers/insights-logs-advancedhunting-"
+    );
+
+    // Retries, then a dead-letter container in the relay account.
+    match get(&props, &["retryPolicy", "maxDeliveryAttempts"]) {
+        V::Num(n) => assert!(n > 1, "maxDeliveryAttempts {n}"),
+        other => panic!("retryPolicy.maxDeliveryAttempts: {other:?}"),
+    }
+    let dl = get(
+        &props,
+        &["deadLetterWithResourceIdentity", "deadLetterDestination"],
+    );
+    assert_eq!(
+        t.lit(&get(&dl, &["endpointType"])).as_deref(),
+        Some("StorageBlob")
+    );
+    let dl_container = t
+        .lit(&get(&dl, &["properties", "blobContainerName"]))
+        .expect("dead-letter container name");
+    let containers =
+        t.resources_of_type("Microsoft.Storage/storageAccounts/blobServices/containers");
+    assert!(
+        containers.iter().any(|(f, s, _)| {
+            t.lit(&V::Sym {
+                frame: f.clone(),
+                sym: s.clone(),
+                path: vec!["name".into()],
+            })
+            .as_deref()
+                == Some(dl_container.as_str())
+                && t.account_of(f, s).as_deref() == Some(account.as_str())
+        }),
+        "dead-letter container {dl_container} is created in the relay account"
+    );
+}
+
+#[test]
+fn every_app_setting_a_function_names_is_set() {
+    let t = template();
+    let settings = t.app_settings();
+    for (name, fj) in function_jsons() {
+        for b in fj["bindings"].as_array().into_iter().flatten() {
+            for (key, v) in b.as_object().into_iter().flatten() {
+                let Some(s) = v.as_str() else { continue };
+                if let Some(setting) = app_setting_ref(s) {
+                    assert!(
+                        settings.contains_key(setting),
+                        "{name}/function.json {key} reads %{setting}%, which the template does not set"
+                    );
+                }
+                if key == "connection" {
+                    assert!(
+                        setting_is_set(&settings, s),
+                        "{name}/function.json uses connection {s}, which the template does not set"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_app_is_a_custom_handler_on_flex_consumption() {
+    let t = template();
+    let settings = t.app_settings();
+    assert!(
+        !settings.contains_key("FUNCTIONS_WORKER_RUNTIME"),
+        "Flex Consumption takes the runtime from functionAppConfig, not FUNCTIONS_WORKER_RUNTIME"
+    );
+    assert!(!settings.contains_key("FUNCTIONS_EXTENSION_VERSION"));
+    let sites = t.resources_of_type("Microsoft.Web/sites");
+    let (frame, _, decl) = &sites[0];
+    let site = t.eval(frame, Template::body(decl));
+    let get = |path: &[&str]| {
+        t.access(
+            site.clone(),
+            &path.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        )
+    };
+    let kind = t.lit(&get(&["kind"])).unwrap_or_default();
+    assert!(
+        kind.contains("functionapp") && kind.contains("linux"),
+        "kind {kind}"
+    );
+    let runtime = get(&["properties", "functionAppConfig", "runtime"]);
+    assert_eq!(
+        t.lit(&t.access(runtime.clone(), &["name".into()]))
+            .as_deref(),
+        Some("custom")
+    );
+    assert_eq!(
+        t.lit(&t.access(runtime, &["version".into()])).as_deref(),
+        Some("1.0")
+    );
+
+    // The plan is Flex Consumption.
+    let farm = get(&["properties", "serverFarmId"]);
+    let (pframe, psym, ppath) = t.target(&farm).expect("serverFarmId is a plan's id");
+    assert_eq!(ppath, ["id"]);
+    let plan = Template::body(t.decl(pframe, psym));
+    assert_eq!(plan["sku"]["name"], "FC1");
+    assert_eq!(plan["sku"]["tier"], "FlexConsumption");
+    assert_eq!(
+        plan["properties"]["reserved"],
+        Value::Bool(true),
+        "Linux plan"
+    );
+
+    // The deployment package container is in the relay account, read with the identity.
+    let dep = get(&["properties", "functionAppConfig", "deployment", "storage"]);
+    assert_eq!(
+        t.lit(&t.access(dep.clone(), &["type".into()])).as_deref(),
+        Some("blobContainer")
+    );
+    let auth = t.access(dep, &["authentication".into()]);
+    assert_eq!(
+        t.lit(&t.access(auth, &["type".into()])).as_deref(),
+        Some("UserAssignedIdentity")
+    );
+}
+
+/// Built-in role definition ids, checked against Microsoft's built-in roles reference.
+const BUILT_IN_ROLES: &[(&str, &str)] = &[
+    (
+        "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
+        "Storage Blob Data Reader",
+    ),
+    (
+        "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+        "Storage Blob Data Contributor",
+    ),
+    (
+        "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
+        "Storage Blob Data Owner",
+    ),
+    (
+        "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
+        "Storage Queue Data Contributor",
+    ),
+    (
+        "c6a89b2d-59bc-44d0-9896-0f6e12d7b80a",
+        "Storage Queue Data Message Sender",
+    ),
+    (
+        "3913510d-42f4-4e42-8a64-420c390055eb",
+        "Monitoring Metrics Publisher",
+    ),
+];
+
+fn is_guid(s: &str) -> bool {
+    s.len() == 36
+        && s.char_indices().all(|(i, c)| {
+            if [8, 13, 18, 23].contains(&i) {
+                c == '-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        })
+}
+
+/// Who a role assignment is for.
+fn principal_kind(t: &Template, v: &V) -> &'static str {
+    let sym_kind = |v: &V| -> Option<&'static str> {
+        let (frame, sym, path) = t.target(v)?;
+        match (t.resource_type(frame, sym).as_str(), path) {
+            ("Microsoft.ManagedIdentity/userAssignedIdentities", [a, b])
+                if a == "properties" && b == "principalId" =>
+            {
+                Some("relay identity")
+            }
+            ("Microsoft.EventGrid/systemTopics", [a, b])
+                if a == "identity" && b == "principalId" =>
+            {
+                Some("system topic identity")
+            }
+            _ => None,
+        }
+    };
+    if let Some(k) = sym_kind(v) {
+        return k;
+    }
+    // A created-or-reused topic: `reuse ? existing.identity.principalId : created.identity...`.
+    if let V::Op(op, args) = v {
+        if op == "conditional" {
+            let kinds: Vec<_> = [&args["true_value"], &args["false_value"]]
+                .into_iter()
+                .map(sym_kind)
+                .collect();
+            if kinds.iter().all(|k| *k == Some("system topic identity")) {
+                return "system topic identity";
+            }
+        }
+    }
+    panic!("role assignment for an unexpected principal: {v:?}")
+}
+
+#[test]
+fn role_assignments_are_the_intended_built_in_roles() {
+    let t = template();
+    let mut found: Vec<(String, String, &str)> = Vec::new();
+    let relay_account = {
+        let settings = t.app_settings();
+        let (v, _) = &settings["AzureWebJobsStorage__accountName"];
+        t.target(v).expect("account").1.to_string()
+    };
+    for (frame, sym, decl) in t.resources_of_type("Microsoft.Authorization/roleAssignments") {
+        let body = Template::body(decl);
+        let props = t.eval(&frame, &body["properties"]);
+        let prop = |k: &str| t.access(props.clone(), &[k.to_string()]);
+
+        // subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '<built-in id>')
+        let role_id = match prop("roleDefinitionId") {
+            V::Call(f, args) if f == "subscription_resource_id" => {
+                assert!(
+                    matches!(args.get("resource_type"), Some(V::Str(s)) if s == "Microsoft.Authorization/roleDefinitions"),
+                    "{}:{sym}: roleDefinitionId is not a role definition id",
+                    frame.file
+                );
+                match &args["resource_name_1"] {
+                    V::Str(s) if is_guid(s) => s.clone(),
+                    other => panic!("{}:{sym}: role id {other:?}", frame.file),
+                }
+            }
+            other => panic!("{}:{sym}: roleDefinitionId {other:?}", frame.file),
+        };
+        let role = BUILT_IN_ROLES
+            .iter()
+            .find(|(id, _)| *id == role_id)
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}:{sym}: {role_id} is not one of the intended roles",
+                    frame.file
+                )
+            })
+            .1;
+        assert_eq!(
+            t.lit(&prop("principalType")).as_deref(),
+            Some("ServicePrincipal"),
+            "{}:{sym}",
+            frame.file
+        );
+        let who = principal_kind(&t, &prop("principalId"));
+        let scope = t.eval(&frame, &body["scope"]);
+        let (sframe, ssym, spath) = t
+            .target(&scope)
+            .unwrap_or_else(|| panic!("{}:{sym}: scope is not a resource: {scope:?}", frame.file));
+        assert!(spath.is_empty());
+        let scope_type = t.resource_type(sframe, ssym);
+        let scope_decl = t.decl(sframe, ssym);
+
+        // Where: the export account is referenced (existing) and comes from the parameter; the
+        // relay's own roles are on the relay account or its children.
+        if role == "Storage Blob Data Reader" {
+            assert_eq!(
+                scope_decl["existing"],
+                Value::Bool(true),
+                "export account is existing"
+            );
+            let name = t.eval(sframe, &Template::body(scope_decl)["name"]);
+            assert!(
+                mentions_param(&name, "main.bicep", "exportStorageAccountId"),
+                "Blob Data Reader is granted on the export account: {name:?}"
+            );
+            let (caller, module) = sframe.caller.as_ref().expect("granted from a module");
+            let mdecl = &t.file(&caller.file)["modules"][module];
+            let mscope = t.eval(caller, &Template::body(mdecl)["scope"]);
+            assert!(
+                mentions_param(&mscope, "main.bicep", "exportStorageAccountId"),
+                "the reader module is deployed at the export account's resource group"
+            );
+        } else if scope_type.starts_with("Microsoft.Storage/") {
+            assert_eq!(
+                t.account_of(sframe, ssym).as_deref(),
+                Some(relay_account.as_str()),
+                "{}:{sym}: {role} is granted outside the relay account",
+                frame.file
+            );
+        }
+        found.push((role.to_string(), scope_type, who));
+    }
+    found.sort();
+    let mut expected = vec![
+        // Reads the export; never writes there.
+        (
+            "Storage Blob Data Reader",
+            "Microsoft.Storage/storageAccounts",
+            "relay identity",
+        ),
+        // Host storage (identity-based AzureWebJobsStorage), checkpoints, dead letters, package.
+        (
+            "Storage Blob Data Owner",
+            "Microsoft.Storage/storageAccounts",
+            "relay identity",
+        ),
+        // Queue trigger (+ poison queue) and the queue sink.
+        (
+            "Storage Queue Data Contributor",
+            "Microsoft.Storage/storageAccounts",
+            "relay identity",
+        ),
+        // Entra-authenticated telemetry.
+        (
+            "Monitoring Metrics Publisher",
+            "Microsoft.Insights/components",
+            "relay identity",
+        ),
+        // Event Grid adds messages to the one queue...
+        (
+            "Storage Queue Data Message Sender",
+            "Microsoft.Storage/storageAccounts/queueServices/queues",
+            "system topic identity",
+        ),
+        // ...and writes undeliverable events to the one dead-letter container.
+        (
+            "Storage Blob Data Contributor",
+            "Microsoft.Storage/storageAccounts/blobServices/containers",
+            "system topic identity",
+        ),
+    ]
+    .into_iter()
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c))
+    .collect::<Vec<_>>();
+    expected.sort();
+    assert_eq!(found, expected);
+}
+
+#[test]
+fn outputs_name_the_app_the_queue_and_the_principal() {
+    let t = template();
+    let root = Template::root();
+    let outputs = t.file("main.bicep")["outputs"]
+        .as_object()
+        .expect("outputs");
+    let out = |name: &str| {
+        let decl = outputs
+            .get(name)
+            .unwrap_or_else(|| panic!("output {name} missing"));
+        t.eval(&root, &decl["value"])
+    };
+    let check = |name: &str, ty: &str, path: &[&str]| {
+        let v = out(name);
+        let (f, s, p) = t
+            .target(&v)
+            .unwrap_or_else(|| panic!("output {name}: {v:?}"));
+        assert_eq!(t.resource_type(f, s), ty, "output {name}");
+        assert_eq!(p, path, "output {name}");
+    };
+    check("functionAppName", "Microsoft.Web/sites", &["name"]);
+    check(
+        "eventsQueueName",
+        "Microsoft.Storage/storageAccounts/queueServices/queues",
+        &["name"],
+    );
+    check(
+        "principalId",
+        "Microsoft.ManagedIdentity/userAssignedIdentities",
+        &["properties", "principalId"],
+    );
+}
+
+#[test]
+fn the_example_parameters_file_fits_the_template() {
+    let t = template();
+    let text = std::fs::read_to_string(repo().join("infra/main.parameters.json"))
+        .expect("infra/main.parameters.json");
+    let file: Value = serde_json::from_str(&text).expect("main.parameters.json is JSON");
+    let given = file["parameters"].as_object().expect("parameters");
+    let declared = t.file("main.bicep")["parameters"]
+        .as_object()
+        .expect("main.bicep parameters");
+    for (name, v) in given {
+        assert!(
+            declared.contains_key(name),
+            "main.parameters.json sets unknown {name}"
+        );
+        if t.is_secure_param("main.bicep", name) {
+            assert!(
+                v.get("value").is_none() && v.get("reference").is_some(),
+                "secure parameter {name} must come from a Key Vault reference, not a value in the file"
+            );
+        }
+    }
+    for (name, decl) in declared {
+        if decl["default"].is_null() {
+            assert!(
+                given.contains_key(name),
+                "required parameter {name} missing from the example"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_containers_the_relay_writes_exist_in_its_account() {
+    let t = template();
+    let settings = t.app_settings();
+    let (acct, _) = &settings["AzureWebJobsStorage__accountName"];
+    let account = t.target(acct).expect("account symbol").1.to_string();
+    let containers: Vec<String> = t
+        .resources_of_type("Microsoft.Storage/storageAccounts/blobServices/containers")
+        .into_iter()
+        .filter(|(f, s, _)| t.account_of(f, s).as_deref() == Some(account.as_str()))
+        .filter_map(|(f, s, _)| {
+            t.lit(&V::Sym {
+                frame: f,
+                sym: s,
+                path: vec!["name".into()],
+            })
+        })
+        .collect();
+    for setting in ["RELAY_STATE_CONTAINER", "RELAY_DEADLETTER_CONTAINER"] {
+        let name = t.lit(&settings[setting].0).expect(setting);
+        assert!(
+            containers.contains(&name),
+            "{setting} = {name} is not a container of the relay account ({containers:?})"
+        );
+    }
+}
