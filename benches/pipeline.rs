@@ -59,7 +59,8 @@ fn main() {
         for format in [Format::Normalized, Format::Raw] {
             let (mbs, eps, events) = run(table, format, &data);
             println!(
-                "{table:<22} {format:<10?} {mbs:>8.1} MB/s {eps:>10.0} events/s ({events} events, {:.0} bytes/row)",
+                "{table:<22} {:<10} {mbs:>8.1} MB/s {eps:>10.0} events/s ({events} events, {:.0} bytes/row)",
+                format!("{format:?}"),
                 data.len() as f64 / events as f64
             );
         }

@@ -20,7 +20,8 @@ measure() { # label, command...
   local label=$1; shift
   local t0 t1 rss
   t0=$(date +%s.%N)
-  rss=$( { /usr/bin/time -f '%M' taskset -c 0 "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+  /usr/bin/time -o "$dir/time.txt" -f '%M' taskset -c 0 "$@" >/dev/null 2>&1
+  rss=$(tail -1 "$dir/time.txt")
   t1=$(date +%s.%N)
   awk -v l="$label" -v b="$bytes" -v a="$t0" -v z="$t1" -v r="$rss" \
     'BEGIN { s = z - a; printf "%-28s %7.2f s %8.1f MB/s  peak RSS %6.1f MiB\n", l, s, b / s / 1e6, r / 1024 }'
