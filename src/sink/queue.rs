@@ -456,11 +456,23 @@ impl QueueSink {
     async fn create_queue(&self, clients: &Clients) -> Result<(), SinkError> {
         tracing::info!(sink = "queue", queue = %self.queue, "queue does not exist; creating it");
         let what = format!("creating queue {}", self.queue);
+        self.create_once(&what, || async {
+            clients.queue.create(None).await.map(|_| ())
+        })
+        .await
+    }
+
+    /// Creates a queue or container with the sink's retry policy; "already exists" (409,
+    /// created meanwhile by someone else) counts as done.
+    async fn create_once<F, Fut>(&self, what: &str, create: F) -> Result<(), SinkError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = azure_core::Result<()>>,
+    {
         self.retrier
-            .run("queue", &what, || async {
-                match clients.queue.create(None).await {
-                    Ok(_) => Attempt::Done(()),
-                    // Created meanwhile by someone else.
+            .run("queue", what, || async {
+                match create().await {
+                    Ok(()) => Attempt::Done(()),
                     Err(e) if e.http_status().map(u16::from) == Some(409) => Attempt::Done(()),
                     Err(e) => match classify(e, "") {
                         Attempt::Done(_) => Attempt::Done(()),
@@ -548,27 +560,10 @@ impl QueueSink {
     async fn create_container(&self, clients: &Clients) -> Result<(), SinkError> {
         tracing::info!(sink = "queue", container = %self.claims_container, "claim-check container does not exist; creating it");
         let what = format!("creating container {}", self.claims_container);
-        self.retrier
-            .run("queue", &what, || async {
-                match clients.claims.create(None).await {
-                    Ok(_) => Attempt::Done(()),
-                    Err(e) if e.http_status().map(u16::from) == Some(409) => Attempt::Done(()),
-                    Err(e) => match classify(e, "") {
-                        Attempt::Done(_) => Attempt::Done(()),
-                        Attempt::Retry {
-                            reason,
-                            retry_after,
-                            message,
-                        } => Attempt::Retry {
-                            reason,
-                            retry_after,
-                            message,
-                        },
-                        Attempt::Permanent(m) => Attempt::Permanent(m),
-                    },
-                }
-            })
-            .await?;
+        self.create_once(&what, || async {
+            clients.claims.create(None).await.map(|_| ())
+        })
+        .await?;
         self.claims_ready.store(true, Ordering::Relaxed);
         Ok(())
     }
