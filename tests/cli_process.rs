@@ -456,6 +456,36 @@ fn invalid_rows_are_dead_lettered_with_location_and_the_rest_comes_out() {
 }
 
 #[test]
+fn a_rerun_with_out_file_replaces_output_and_dead_letters() {
+    let path = fixture("invalid/mixed.json");
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("events.ndjson");
+    let dl = dir.path().join("events.ndjson.deadletter.ndjson");
+    let mut counts = vec![];
+    for _ in 0..2 {
+        let out = run_in(
+            dir.path(),
+            [
+                arg("process"),
+                arg("--out"),
+                out_file.as_os_str(),
+                path.as_os_str(),
+            ],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        counts.push((
+            parse_ndjson(&std::fs::read(&out_file).unwrap()).len(),
+            parse_ndjson(&std::fs::read(&dl).unwrap()).len(),
+        ));
+    }
+    assert_eq!(
+        counts[0], counts[1],
+        "a second run must not append to the first"
+    );
+    assert!(counts[0].1 > 0);
+}
+
+#[test]
 fn stdout_run_puts_dead_letters_in_the_working_directory() {
     let path = fixture("invalid/mixed.json");
     let dir = tempfile::tempdir().unwrap();

@@ -161,7 +161,12 @@ pub fn run(a: ProcessArgs) -> anyhow::Result<ExitCode> {
     for t in filter.unknown_tables() {
         eprintln!("warning: --tables names `{t}`, which is not a known export table; rows of it are kept if they appear");
     }
-    let dead = DeadLetterFile::new(&dead_path);
+    // Beside a fresh --out FILE the dead letters start fresh too; otherwise they accumulate
+    // like the events do.
+    let dead = match a.out.as_deref() {
+        Some(o) if o != "-" => DeadLetterFile::fresh(&dead_path),
+        _ => DeadLetterFile::new(&dead_path),
+    };
     let total: u64 = inputs.iter().map(|i| i.len).sum();
     let bar = if std::io::stderr().is_terminal() && total >= PROGRESS_MIN_BYTES {
         let b = ProgressBar::new(total);

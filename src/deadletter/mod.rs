@@ -82,6 +82,8 @@ pub trait DeadLetterSink: Send + Sync {
 pub struct DeadLetterFile {
     path: PathBuf,
     out: Mutex<Option<BufWriter<File>>>,
+    /// Start the file empty on the first record instead of appending.
+    truncate: bool,
 }
 
 impl DeadLetterFile {
@@ -90,6 +92,16 @@ impl DeadLetterFile {
         DeadLetterFile {
             path: path.to_path_buf(),
             out: Mutex::new(None),
+            truncate: false,
+        }
+    }
+
+    /// Like [`DeadLetterFile::new`], but a run that dead-letters anything replaces the file's
+    /// old content (used beside a fresh `--out FILE`, so a re-run does not repeat records).
+    pub fn fresh(path: &Path) -> Self {
+        DeadLetterFile {
+            truncate: true,
+            ..Self::new(path)
         }
     }
 
@@ -107,10 +119,14 @@ impl DeadLetterFile {
     pub fn store_sync(&self, records: &[DeadLetter]) -> std::io::Result<()> {
         let mut g = self.out.lock().unwrap_or_else(|p| p.into_inner());
         if g.is_none() {
-            let f = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)?;
+            let mut o = OpenOptions::new();
+            o.create(true);
+            if self.truncate {
+                o.write(true).truncate(true);
+            } else {
+                o.append(true);
+            }
+            let f = o.open(&self.path)?;
             *g = Some(BufWriter::new(f));
         }
         let w = g.as_mut().expect("opened above");

@@ -133,7 +133,12 @@ impl RowParser {
             }
             _ => {
                 let e = serde_json::from_str::<de::IgnoredAny>(trimmed).unwrap_err();
-                return Err(RowError::NotJson(e.to_string()));
+                let mut msg = e.to_string();
+                let t = trimmed.trim_end();
+                if t.starts_with(['"', '}', ']']) || t.ends_with([',', '{', '[']) {
+                    msg.push_str(" (the line looks like a piece of a pretty-printed, multi-line JSON document, which is not JSON Lines)");
+                }
+                return Err(RowError::NotJson(msg));
             }
         }
         self.candidates.clear();
@@ -488,6 +493,14 @@ mod tests {
             parse_row(br#"{"category":"x","properties":{},}"#),
             Err(RowError::NotJson(_))
         ));
+        match parse_row(br#"  "Timestamp": "2026-01-01T00:00:00Z","#) {
+            Err(RowError::NotJson(m)) => assert!(m.contains("pretty-printed"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        match parse_row(b"hello") {
+            Err(RowError::NotJson(m)) => assert!(!m.contains("pretty-printed"), "{m}"),
+            other => panic!("{other:?}"),
+        }
         match parse_row(b"{") {
             Err(RowError::NotJson(m)) => assert!(m.contains("pretty-printed"), "{m}"),
             other => panic!("{other:?}"),
