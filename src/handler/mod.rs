@@ -67,6 +67,8 @@ pub fn router(app: Arc<App>, max_body: usize) -> Router {
         .route("/Tail", post(tail))
         .fallback(|| async { (StatusCode::NOT_FOUND, "no such function") })
         .layer(DefaultBodyLimit::max(max_body))
+        // Refuses a body whose Content-Length is over the limit before reading any of it.
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(max_body))
         .with_state(app)
 }
 
