@@ -4,7 +4,7 @@
 //! Data flows one way, one module per stage:
 //!
 //! * [`rows`]: cutting export blobs and files into rows ([`rows::framer`]) and parsing each
-//!   row's envelope ([`rows::parse_row`]). **A row is parsed here.**
+//!   row ([`rows::RowParser`]). **A row is parsed here.**
 //! * [`tables`]: which tables exist, their containers and their JSON-in-string columns.
 //! * [`normalize`]: a row becomes an event of schema `mde-relay/v1` (docs/schema.md).
 //! * [`pipeline`]: the per-row step (parse, filter, normalize or dead-letter) every entry point
@@ -14,11 +14,13 @@
 //! * [`gen`]: synthetic export rows for tests and benchmarks.
 //! * [`source`]: where export blobs are read from (Azure Storage or a directory), behind a
 //!   byte-range trait that also enforces the allowed containers.
-//! * [`state`]: per-blob checkpoints with leases (Azure Storage or a directory).
+//! * [`state`]: per-blob checkpoints with leases (Azure Storage or a directory). **An offset is
+//!   saved here** (the drain calls it only after the sink acknowledged).
 //! * [`drain`]: forwards the new rows of one blob from its checkpoint. **A blob is read here.**
 //! * [`tail`]: finds blobs that grew (append blobs fire no event) and drains them.
 //! * [`handler`]: the Azure Functions custom handler (`serve`).
-//! * [`setup`]: builds these parts from settings.
+//! * [`setup`]: builds these parts from settings; [`config`]: the table of every setting;
+//!   [`azure`]: storage connections and account SAS.
 //! * [`cli`]: the command-line entry point (`process`, `gen`, `serve`).
 
 pub mod azure;
