@@ -30,6 +30,7 @@ pub mod deadletter;
 pub mod drain;
 pub mod gen;
 pub mod handler;
+pub mod logging;
 pub mod normalize;
 pub mod pipeline;
 pub mod rows;

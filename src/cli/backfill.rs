@@ -214,7 +214,7 @@ pub fn run(a: &ProcessArgs, source: &str) -> anyhow::Result<ExitCode> {
                 }
                 Err(e) => {
                     failed += 1;
-                    eprintln!("failed: {key}: {e:#}");
+                    eprintln!("failed: {key}: {}", crate::logging::redact(&format!("{e:#}")));
                 }
             }
         }

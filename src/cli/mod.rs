@@ -37,7 +37,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", crate::logging::redact(&format!("{e:#}")));
             ExitCode::from(2)
         }
     }

@@ -113,13 +113,7 @@ fn collect_inputs(paths: &[PathBuf]) -> anyhow::Result<Vec<Input>> {
 pub fn run(a: ProcessArgs) -> anyhow::Result<ExitCode> {
     // Sink warnings (retries, throttling, oversize events) go to stderr; stdout may carry the
     // events themselves. RUST_LOG overrides the level.
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .try_init();
+    crate::logging::init_stderr();
     if let Some(source) = a.source.clone() {
         return super::backfill::run(&a, &source);
     }

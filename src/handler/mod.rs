@@ -45,18 +45,10 @@ pub struct App {
     pub max_drain_time: Duration,
 }
 
-/// Sets up JSON logging on stdout, filtered by `RUST_LOG` (default `info`).
+/// Sets up JSON logging on stdout, filtered by `RUST_LOG` (default `info`), with SAS
+/// signatures redacted.
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(true)
-        .with_span_list(false)
-        .with_env_filter(filter)
-        .with_writer(std::io::stdout)
-        .try_init();
+    crate::logging::init_json_stdout();
 }
 
 /// The router: `GET /`, `POST /BlobCreated`, `POST /Tail`, with a body limit of `max_body`.
@@ -148,7 +140,7 @@ async fn handle_blob_created(app: &App, body: &[u8]) -> Result<(), String> {
                     failures.push(format!("{key}: interrupted by shutdown"));
                 }
             }
-            Err(e) => failures.push(format!("{key}: {e:#}")),
+            Err(e) => failures.push(crate::logging::redact(&format!("{key}: {e:#}")).into_owned()),
         }
     }
     if failures.is_empty() {
@@ -182,7 +174,7 @@ async fn tail(
                         "{} blob(s) could not be checked or drained",
                         rep.failed
                     )),
-                    Err(e) => Err(format!("{e:#}")),
+                    Err(e) => Err(crate::logging::redact(&format!("{e:#}")).into_owned()),
                 }
             }
         };

@@ -571,19 +571,7 @@ impl QueueSink {
 
 /// Removes SAS signatures from a message (SDK and transport errors can quote request URLs).
 fn redact(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(p) = rest.find("sig=") {
-        out.push_str(&rest[..p + 4]);
-        out.push_str("REDACTED");
-        let tail = &rest[p + 4..];
-        let end = tail
-            .find(|c: char| c == '&' || c == '"' || c == '\'' || c == ')' || c.is_whitespace())
-            .unwrap_or(tail.len());
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
+    crate::logging::redact(s).into_owned()
 }
 
 /// Sorts an SDK error into retry / permanent / "missing" (a 404 with error code `missing`).
