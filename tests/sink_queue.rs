@@ -13,16 +13,8 @@ use mde_relay::sink::{Batch, EventId, Sink};
 use std::time::Duration;
 
 fn noise(seed: u64, len: usize) -> String {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            // Includes XML-special characters, which the raw encoding must escape.
-            char::from(b"0123456789abcdefghijklmnopqrstuvwxyz<>&"[(x % 39) as usize])
-        })
-        .collect()
+    // Includes XML-special characters, which the raw encoding must escape.
+    common::noise(seed, len, b"0123456789abcdefghijklmnopqrstuvwxyz<>&")
 }
 
 /// Events with `seq` numbers `0..n`, of varied sizes; `big` lists the seqs made 200 KB.
@@ -221,6 +213,7 @@ async fn raw_encoding_sends_the_ndjson_itself() {
 #[tokio::test]
 async fn config_from_settings_reaches_azurite() {
     // The same path the handler takes: RELAY_* settings and a named connection.
+    let account = common::azurite(); // fails at once, with instructions, when Azurite is down
     let name = common::unique("sinkqcfg");
     let cs = common::azurite_connection_string();
     let get = |k: &str| -> Option<String> {
@@ -239,7 +232,7 @@ async fn config_from_settings_reaches_azurite() {
     let sink = cfg.build().unwrap();
     let b = events(3, &[]);
     sink.send(&b).await.unwrap();
-    let q = common::azurite()
+    let q = account
         .queue_service()
         .unwrap()
         .queue_client(&name)

@@ -1,6 +1,7 @@
 //! The webhook sink against a real HTTP receiver (axum on 127.0.0.1:0 inside the test):
 //! Retry-After, 5xx retries, 413 splits and the byte cap, HMAC, gzip, formats, permanent
 //! errors, and the `process` CLI sending to a webhook.
+mod common;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -91,15 +92,7 @@ async fn receiver(
 
 /// Pseudo-random text (compresses about as badly as real GUIDs and hashes do).
 fn noise(seed: u64, len: usize) -> String {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            char::from(b"0123456789abcdefghijklmnopqrstuvwxyz ,:"[(x % 39) as usize])
-        })
-        .collect()
+    common::noise(seed, len, b"0123456789abcdefghijklmnopqrstuvwxyz ,:")
 }
 
 /// `n` events of about `size` bytes each, with distinct ids and a sequence number `seq`.

@@ -60,3 +60,17 @@ pub fn unique(prefix: &str) -> String {
         N.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// `len` pseudo-random characters from `alphabet` (xorshift, deterministic per `seed`): event
+/// padding that does not compress away.
+pub fn noise(seed: u64, len: usize, alphabet: &[u8]) -> String {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(alphabet[(x % alphabet.len() as u64) as usize])
+        })
+        .collect()
+}
