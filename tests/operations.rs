@@ -8,6 +8,8 @@ use azure_storage_blob::models::BlobContainerClientListBlobsOptions;
 use futures::TryStreamExt;
 use mde_relay::deadletter::blob::DeadLetterContainer;
 use mde_relay::deadletter::{DeadLetter, DeadLetterSink};
+use mde_relay::source::BlobKey;
+use mde_relay::state::{azure::BlobCheckpointStore, CheckpointStore};
 use relay::{counts, event_ids, rows, Env, Relay};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -93,6 +95,12 @@ async fn status_reports_undrained_bytes_and_never_changes_a_checkpoint() {
         state_snapshot(&env).await.is_empty(),
         "status wrote to the state container"
     );
+    let exists = env
+        .svc
+        .blob_container_client(&env.state)
+        .get_properties(None)
+        .await;
+    assert!(exists.is_err(), "status created the state container");
 
     let relay = Relay::start(&env, &[]).await;
     let (st, _) = relay.tail().await;
@@ -141,7 +149,19 @@ async fn status_reports_undrained_bytes_and_never_changes_a_checkpoint() {
     let mut more = b.clone();
     more.extend_from_slice(&half[..half.len() / 2]);
     env.append(&blob, &more).await;
+    // A drain holds the blob meanwhile: status neither waits for nor disturbs its lease.
+    let store = BlobCheckpointStore::new(env.account.clone(), &env.state);
+    let key = BlobKey::new(env.container.as_str(), blob.as_str());
+    let lease = store
+        .acquire(&key, std::time::Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("lease");
     let before = state_snapshot(&env).await;
+    assert!(
+        before.values().any(|v| v.contains("Leased")),
+        "the lease shows in the snapshot: {before:?}"
+    );
     assert!(
         before.keys().any(|k| k.starts_with("cp/")),
         "a checkpoint exists: {before:?}"
@@ -173,6 +193,11 @@ async fn status_reports_undrained_bytes_and_never_changes_a_checkpoint() {
         before,
         "status changed a checkpoint or took a lease"
     );
+    store
+        .renew(&lease)
+        .await
+        .expect("the drain's lease is still ours");
+    store.release(&lease).await.unwrap();
 
     // Drained again: the complete rows go, the half row is held back and stays pending.
     let (st, _) = relay.tail().await;
