@@ -359,3 +359,71 @@ async fn redrive_resends_fixed_dead_letters_once_and_keeps_the_rest() {
         .collect();
     assert_eq!(done, group[..2].to_vec());
 }
+
+/// The same for a local export copy and a backfill's `--state` directory: status counts what a
+/// backfill drained, then exactly what was appended since, without touching the checkpoints.
+#[test]
+fn status_of_a_local_backfill() {
+    let dir = tempfile::tempdir().unwrap();
+    let container = "insights-logs-advancedhunting-deviceprocessevents";
+    let blob = Env::blob_name("2026/11/01/05");
+    let path = dir.path().join("export").join(container).join(&blob);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let (a, _) = rows(0..10, 4);
+    std::fs::write(&path, &a).unwrap();
+    let source = format!("dir:{}", dir.path().join("export").display());
+    let state = dir.path().join("state");
+    let bin = env!("CARGO_BIN_EXE_mde-relay");
+    let out = dir.path().join("events.ndjson");
+    let o = Command::new(bin)
+        .args(["process", "--source", &source, "--since", "2026-11-01T00"])
+        .args(["--until", "2026-11-02T00", "--state"])
+        .arg(&state)
+        .arg("--out")
+        .arg(&out)
+        .env_remove("AzureWebJobsStorage")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let status = || {
+        let o = Command::new(bin)
+            .args(["status", "--format", "json", "--source", &source, "--state"])
+            .arg(&state)
+            .env_remove("AzureWebJobsStorage")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert!(v["poison_queue"].is_null(), "no host storage, no queue");
+        v["tables"][0].clone()
+    };
+    let t = status();
+    assert_eq!(t["table"], "DeviceProcessEvents");
+    assert_eq!(t["pending_bytes"], 0, "{t:#}");
+    assert_eq!(t["newest_hour"], "2026-11-01T05:00:00Z");
+    let snapshot = || {
+        walkdir::WalkDir::new(&state)
+            .sort_by_file_name()
+            .into_iter()
+            .map(|e| {
+                let e = e.unwrap();
+                let body = e
+                    .file_type()
+                    .is_file()
+                    .then(|| std::fs::read(e.path()).unwrap());
+                (e.path().to_path_buf(), body)
+            })
+            .collect::<Vec<_>>()
+    };
+    let before = snapshot();
+    let (b, _) = rows(10..13, 4);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    std::io::Write::write_all(&mut f, &b).unwrap();
+    let t = status();
+    assert_eq!(t["pending_bytes"], b.len(), "{t:#}");
+    assert_eq!(t["behind"], 1);
+    assert_eq!(snapshot(), before, "status changed the state directory");
+}
