@@ -133,8 +133,10 @@ pub async fn redrive(
     sel: &Selection,
 ) -> anyhow::Result<RedriveReport> {
     let mut report = RedriveReport::default();
-    for group in store.groups(&sel.prefix()).await? {
-        redrive_group(store, sink, settings, sel, &group, &mut report).await?;
+    for (name, _) in store.names(&sel.prefix()).await? {
+        if let Some(group) = store.read(&name).await? {
+            redrive_group(store, sink, settings, sel, &group, &mut report).await?;
+        }
     }
     sink.finish().await?;
     Ok(report)

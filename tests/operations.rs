@@ -267,6 +267,9 @@ async fn redrive_resends_fixed_dead_letters_once_and_keeps_the_rest() {
         .await
         .unwrap();
 
+    // status counts them per table (from the listing: the writer records the count).
+    assert_eq!(status(&env)["dead_letters"], 5);
+
     let table = &env.container["insights-logs-advancedhunting-".len()..];
     let args = ["redrive", "--table", table, "--since", "2026-11-01T00"];
     let o = run(&env, &args, &[]);
@@ -313,6 +316,7 @@ async fn redrive_resends_fixed_dead_letters_once_and_keeps_the_rest() {
         left.iter().any(|r| r.blob == old_blob),
         "outside --since: kept"
     );
+    assert_eq!(status(&env)["dead_letters"], 2);
 
     // Again: nothing more is sent.
     let o = run(&env, &args, &[]);

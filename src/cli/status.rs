@@ -59,29 +59,33 @@ pub fn run(a: StatusArgs) -> anyhow::Result<ExitCode> {
     crate::logging::init_stderr();
     let settings = RelaySettings::from_env()?;
     let src = setup::export_source(&a.source, &settings.container_prefix)?;
+    // The host storage is optional with --state: it only adds the poison queue then.
     let host = setup::account(setup::HOST_CONNECTION);
-    let store: Arc<dyn CheckpointStore> = match &a.state {
+    let need_host = || {
+        host.as_ref()
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .context("checkpoints and dead letters: pass --state DIR, or set AzureWebJobsStorage")
+    };
+    let (store, dead): (Arc<dyn CheckpointStore>, DeadLetterStore) = match &a.state {
         Some(dir) => {
             if !dir.is_dir() {
                 bail!("--state {}: no such directory", dir.display());
             }
-            setup::dir_store(dir)?
+            let dead = a
+                .dead_letter
+                .clone()
+                .unwrap_or_else(|| dir.join("deadletter.ndjson"));
+            (setup::dir_store(dir)?, DeadLetterStore::file(&dead))
         }
-        None => Arc::new(BlobCheckpointStore::read_only(
-            host.as_ref()
-                .map_err(|e| anyhow::anyhow!("{e}"))
-                .context("checkpoints: pass --state DIR, or set AzureWebJobsStorage")?
-                .clone(),
-            &settings.state_container,
-        )),
-    };
-    let dead = match (&a.dead_letter, &a.state, &host) {
-        (Some(p), _, _) => DeadLetterStore::file(p),
-        (None, Some(dir), _) => DeadLetterStore::file(&dir.join("deadletter.ndjson")),
-        (None, None, Ok(h)) => {
-            DeadLetterStore::container(h.clone(), &settings.deadletter_container)
+        None => {
+            let h = need_host()?;
+            let dead = match &a.dead_letter {
+                Some(p) => DeadLetterStore::file(p),
+                None => DeadLetterStore::container(h.clone(), &settings.deadletter_container),
+            };
+            let store = BlobCheckpointStore::read_only(h.clone(), &settings.state_container);
+            (Arc::new(store), dead)
         }
-        (None, None, Err(_)) => unreachable!("the checkpoint store needed the host account"),
     };
     let window = a.window_hours.unwrap_or(settings.tail.sweep_hours);
     let rt = tokio::runtime::Builder::new_multi_thread()

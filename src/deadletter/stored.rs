@@ -9,14 +9,18 @@
 //!
 //! Reading never creates anything: a missing container or file holds no dead letters.
 
+use super::blob::RECORDS_METADATA;
 use super::DeadLetter;
 use crate::azure::StorageAccount;
 use crate::source::azure::{is_not_found, ClientCache};
 use anyhow::Context;
 use azure_core::http::RequestContent;
-use azure_storage_blob::models::{BlobClientUploadOptions, BlobContainerClientListBlobsOptions};
+use azure_storage_blob::models::{
+    BlobClientDeleteOptions, BlobClientUploadOptions, BlobContainerClientListBlobsOptions,
+    ListBlobsIncludeItem,
+};
 use futures::TryStreamExt;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -29,6 +33,8 @@ pub struct Group {
     pub records: Vec<DeadLetter>,
     /// Lines that are not dead-letter records (kept untouched when the group is rewritten).
     pub unreadable: Vec<String>,
+    /// The version read (ETag of a blob), so a rewrite cannot clobber a newer one.
+    pub version: Option<String>,
 }
 
 /// Where dead letters are read back from. See the module documentation.
@@ -111,27 +117,38 @@ impl DeadLetterStore {
         p.into()
     }
 
-    /// Every group; for a container, only blobs whose names start with `prefix` (an export
-    /// container name followed by `/` narrows to one table).
-    pub async fn groups(&self, prefix: &str) -> anyhow::Result<Vec<Group>> {
+    /// The groups, by name, with their record count when the listing tells it; for a
+    /// container, only blobs whose names start with `prefix` (an export container name and
+    /// `/` narrow to one table). Groups are read one at a time with [`Self::read`], so a large
+    /// store is never held in memory at once.
+    pub async fn names(&self, prefix: &str) -> anyhow::Result<Vec<(String, Option<u64>)>> {
         match &self.0 {
-            Kind::File(p) => match std::fs::read(p) {
-                Ok(b) => Ok(vec![parse_lines(String::new(), &b)]),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-                Err(e) => Err(e).with_context(|| format!("cannot read {}", p.display())),
-            },
+            Kind::File(p) => Ok(if p.exists() {
+                vec![(String::new(), None)]
+            } else {
+                Vec::new()
+            }),
             Kind::Container { clients, container } => {
                 let c = clients.get()?.blob_container_client(container);
                 let opts = BlobContainerClientListBlobsOptions {
                     prefix: (!prefix.is_empty()).then(|| prefix.to_string()),
+                    include: Some(vec![ListBlobsIncludeItem::Metadata]),
                     ..Default::default()
                 };
                 let mut pager = c.list_blobs(Some(opts))?;
                 let mut names = Vec::new();
                 loop {
                     match pager.try_next().await {
-                        Ok(Some(item)) => names.extend(item.name),
+                        Ok(Some(item)) => {
+                            let Some(name) = item.name else { continue };
+                            let n = item
+                                .metadata
+                                .and_then(|m| m.values)
+                                .and_then(|m| m.get(RECORDS_METADATA).and_then(|v| v.parse().ok()));
+                            names.push((name, n));
+                        }
                         Ok(None) => break,
+                        // No container: nothing was ever dead-lettered.
                         Err(e) if is_not_found(&e) => break,
                         Err(e) => {
                             return Err(e).with_context(|| {
@@ -140,36 +157,65 @@ impl DeadLetterStore {
                         }
                     }
                 }
-                let mut out = Vec::with_capacity(names.len());
-                for name in names {
-                    let body = match c.blob_client(&name).download(None).await {
-                        Ok(r) => r.body.collect().await,
-                        // Removed meanwhile (by another redrive): nothing to do.
-                        Err(e) if is_not_found(&e) => continue,
-                        Err(e) => Err(e),
-                    }
-                    .with_context(|| format!("cannot read dead letters {container}/{name}"))?;
-                    out.push(parse_lines(name, &body));
-                }
-                Ok(out)
+                Ok(names)
             }
         }
     }
 
-    /// Records per export container (`local` for records of local files).
+    /// Reads one group; `None` when it is gone (removed meanwhile by another redrive).
+    pub async fn read(&self, name: &str) -> anyhow::Result<Option<Group>> {
+        match &self.0 {
+            Kind::File(p) => match std::fs::read(p) {
+                Ok(b) => Ok(Some(parse_lines(String::new(), &b))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e).with_context(|| format!("cannot read {}", p.display())),
+            },
+            Kind::Container { clients, container } => {
+                let c = clients.get()?.blob_container_client(container);
+                let what = || format!("cannot read dead letters {container}/{name}");
+                let rsp = match c.blob_client(name).download(None).await {
+                    Ok(r) => r,
+                    Err(e) if is_not_found(&e) => return Ok(None),
+                    Err(e) => return Err(e).with_context(what),
+                };
+                let version = rsp.properties.etag.as_ref().map(|e| e.to_string());
+                let body = rsp.body.collect().await.with_context(what)?;
+                let mut g = parse_lines(name.to_string(), &body);
+                g.version = version;
+                Ok(Some(g))
+            }
+        }
+    }
+
+    /// Records per export container (`local` for records of local files). A container's
+    /// groups are counted from the listing (the writer stores the count in metadata); only
+    /// groups without it are read.
     pub async fn count_by_container(&self) -> anyhow::Result<BTreeMap<String, u64>> {
         let mut m = BTreeMap::new();
-        for g in self.groups("").await? {
-            for r in &g.records {
-                *m.entry(r.container.clone().unwrap_or_else(|| "local".into()))
-                    .or_insert(0) += 1;
+        for (name, n) in self.names("").await? {
+            match (n, name.split_once('/')) {
+                (Some(n), Some((container, _))) => {
+                    *m.entry(container.to_string()).or_insert(0) += n
+                }
+                _ => {
+                    for r in self
+                        .read(&name)
+                        .await?
+                        .map(|g| g.records)
+                        .unwrap_or_default()
+                    {
+                        *m.entry(r.container.unwrap_or_else(|| "local".into()))
+                            .or_insert(0) += 1;
+                    }
+                }
             }
         }
         Ok(m)
     }
 
     /// Replaces `group` by `keep` (records) plus its unreadable lines; deletes it when nothing
-    /// is left.
+    /// is left. A container's group is only changed if it is still the version read (a drain
+    /// that wrote it again meanwhile wins; the redrive then fails and can be run again).
     pub async fn replace(&self, group: &Group, keep: &[DeadLetter]) -> anyhow::Result<()> {
         let body = to_ndjson(keep, &group.unreadable);
         match &self.0 {
@@ -192,24 +238,31 @@ impl DeadLetterStore {
                     .get()?
                     .blob_container_client(container)
                     .blob_client(&group.name);
+                let what = || format!("cannot update dead letters {container}/{}", group.name);
+                let if_match = group.version.clone().map(Into::into);
                 if body.is_empty() {
-                    match b.delete(None).await {
+                    let opts = BlobClientDeleteOptions {
+                        if_match,
+                        ..Default::default()
+                    };
+                    match b.delete(Some(opts)).await {
                         Ok(_) => Ok(()),
                         Err(e) if is_not_found(&e) => Ok(()),
-                        Err(e) => Err(e).with_context(|| {
-                            format!("cannot delete dead letters {container}/{}", group.name)
-                        }),
+                        Err(e) => Err(e).with_context(what),
                     }
                 } else {
                     let opts = BlobClientUploadOptions {
                         blob_content_type: Some("application/x-ndjson".into()),
+                        metadata: Some(HashMap::from([(
+                            RECORDS_METADATA.to_string(),
+                            (keep.len() + group.unreadable.len()).to_string(),
+                        )])),
+                        if_match,
                         ..Default::default()
                     };
                     b.upload(RequestContent::from(body), Some(opts))
                         .await
-                        .with_context(|| {
-                            format!("cannot rewrite dead letters {container}/{}", group.name)
-                        })?;
+                        .with_context(what)?;
                     Ok(())
                 }
             }
