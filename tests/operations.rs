@@ -188,6 +188,35 @@ async fn status_reports_undrained_bytes_and_never_changes_a_checkpoint() {
     );
     let o = run(&env, &["status", "--max-lag", "1h"], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
+    // The poison queue of the events queue: its depth, by name.
+    let events_queue = common::unique("ops-events");
+    let poison = env
+        .account
+        .queue_service()
+        .unwrap()
+        .queue_client(&format!("{events_queue}-poison"))
+        .unwrap();
+    poison.create(None).await.unwrap();
+    for n in 0..2 {
+        let msg = azure_storage_queue::models::QueueMessage {
+            message_text: Some(format!("poison {n}")),
+        };
+        poison
+            .send_message(msg.try_into().unwrap(), None)
+            .await
+            .unwrap();
+    }
+    let o = run(
+        &env,
+        &["status", "--format", "json"],
+        &[("RELAY_EVENTS_QUEUE", events_queue.as_str())],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["poison_queue"]["name"], format!("{events_queue}-poison"));
+    assert_eq!(v["poison_queue"]["depth"], 2, "{v:#}");
+    poison.delete(None).await.unwrap();
     assert_eq!(
         state_snapshot(&env).await,
         before,
