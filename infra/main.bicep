@@ -66,6 +66,20 @@ param instanceMemoryMB int = 2048
 @maxValue(730)
 param logRetentionDays int = 30
 
+@description('Create alert rules on lag and dead letters (docs/operations.md).')
+param alertsEnabled bool = true
+
+@description('Resource id of an action group the alerts notify (empty: no notification).')
+param alertActionGroupId string = ''
+
+@description('Lag alert threshold: seconds since the newest delivered event of a table.')
+@minValue(60)
+param lagAlertThresholdSeconds int = 1800
+
+@description('Dead-letter alert threshold: rows dead-lettered per table in the alert window.')
+@minValue(0)
+param deadLetterAlertThreshold int = 0
+
 // ---------------------------------------------------------------------------------------------
 // Parameters: relay settings (RELAY_*; defaults equal the binary's own, see src/config/mod.rs)
 // ---------------------------------------------------------------------------------------------
@@ -378,6 +392,10 @@ module monitoring 'modules/monitoring.bicep' = {
     retentionInDays: logRetentionDays
     principalId: identity.properties.principalId
     principalKey: identity.id
+    alertsEnabled: alertsEnabled
+    actionGroupId: alertActionGroupId
+    lagAlertThresholdSeconds: lagAlertThresholdSeconds
+    deadLetterAlertThreshold: deadLetterAlertThreshold
   }
 }
 

@@ -123,6 +123,9 @@ pub struct Report {
     pub closed: bool,
     /// The blob was started over (shrunk or re-created).
     pub restarted: bool,
+    /// Newest event time (properties.Timestamp, Unix seconds) among the events this drain
+    /// delivered; the `lag` of the drain summary is measured from it.
+    pub newest_event: Option<f64>,
 }
 
 impl Report {
@@ -137,6 +140,7 @@ impl Report {
             batches: 0,
             closed: false,
             restarted: false,
+            newest_event: None,
         }
     }
 }
@@ -226,6 +230,8 @@ struct Run<'a> {
     dead: Vec<DeadLetter>,
     base: (u64, u64, u64),
     batches: u64,
+    /// Newest event time among the batches the sink acknowledged.
+    newest: Option<f64>,
 }
 
 impl Run<'_> {
@@ -242,6 +248,7 @@ impl Run<'_> {
                 .send(&self.batch)
                 .await
                 .with_context(|| format!("sink {} refused a batch", self.d.sink.name()))?;
+            self.newest = crate::metrics::newest(self.newest, &self.batch);
             self.batch.clear();
             self.batches += 1;
         }
@@ -453,6 +460,7 @@ impl Drainer {
             batch: Batch::new(),
             dead: Vec::new(),
             batches: 0,
+            newest: None,
         };
         let end = props.length;
         let start = run.cp.offset;
@@ -522,6 +530,8 @@ impl Drainer {
         report.stats = run.proc.stats;
         report.batches = run.batches;
         report.closed = run.cp.closed;
+        report.newest_event = run.newest;
+        crate::metrics::drain_summary(key, &report, started.elapsed());
         if report.stats.rows > 0 || report.outcome == Outcome::Stopped || report.restarted {
             info!(
                 blob = %key,

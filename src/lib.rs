@@ -22,6 +22,8 @@
 //! * [`setup`]: builds these parts from settings; [`config`]: the table of every setting;
 //!   [`azure`]: storage connections and account SAS.
 //! * [`cli`]: the command-line entry point (`process`, `gen`, `serve`).
+//! * [`status`], [`redrive`], [`metrics`]: operating the relay: lag per table (read-only),
+//!   dead letters sent again, the `drain_summary` log line behind the alerts.
 
 pub mod azure;
 pub mod cli;
@@ -31,12 +33,15 @@ pub mod drain;
 pub mod gen;
 pub mod handler;
 pub mod logging;
+pub mod metrics;
 pub mod normalize;
 pub mod pipeline;
+pub mod redrive;
 pub mod rows;
 pub mod setup;
 pub mod sink;
 pub mod source;
 pub mod state;
+pub mod status;
 pub mod tables;
 pub mod tail;

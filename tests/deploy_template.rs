@@ -1268,3 +1268,121 @@ fn the_containers_the_relay_writes_exist_in_its_account() {
         );
     }
 }
+
+/// The alert rules (issue 12): one on lag and one on dead letters, both log-based over the
+/// handler's `event=drain_summary` lines in the function app's Application Insights, with
+/// thresholds and an action group taken from main.bicep parameters.
+#[test]
+fn alert_rules_watch_lag_and_dead_letters() {
+    let t = template();
+    let main = t.file("main.bicep");
+    for p in [
+        "alertsEnabled",
+        "alertActionGroupId",
+        "lagAlertThresholdSeconds",
+        "deadLetterAlertThreshold",
+    ] {
+        assert!(
+            main["parameters"].get(p).is_some(),
+            "main.bicep has no parameter {p}"
+        );
+    }
+    let rules = t.resources_of_type("Microsoft.Insights/scheduledQueryRules");
+    let mut seen = BTreeMap::new();
+    for (frame, sym, decl) in &rules {
+        let body = Template::body(decl);
+        assert!(
+            decl["config"].get("condition").is_some(),
+            "{sym}: the rule should depend on alertsEnabled"
+        );
+        let props = &body["properties"];
+        // Scope: the Application Insights component the host sends the handler's logs to.
+        let scopes = t.eval(frame, &props["scopes"]);
+        let V::Arr(scopes) = scopes else {
+            panic!("{sym}: scopes is not a list: {scopes:?}")
+        };
+        assert_eq!(scopes.len(), 1, "{sym}");
+        let (f, s, path) = t.target(&scopes[0]).expect("scope is a resource");
+        assert_eq!(
+            t.resource_type(f, s),
+            "Microsoft.Insights/components",
+            "{sym}"
+        );
+        assert_eq!(path, ["id"], "{sym}");
+
+        let crit = &props["criteria"]["allOf"][0];
+        let query = t
+            .lit(&t.eval(frame, &crit["query"]))
+            .unwrap_or_else(|| panic!("{sym}: the query is not a known string"));
+        assert!(query.starts_with("traces "), "{sym}: {query}");
+        assert!(
+            query.contains("tostring(d.event) == \"drain_summary\""),
+            "{sym}: {query}"
+        );
+        // Every field the query reads is one the handler logs.
+        for (i, _) in query.match_indices("d.") {
+            let field: String = query[i + 2..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            assert!(
+                field == "event" || mde_relay::metrics::SUMMARY_FIELDS.contains(&field.as_str()),
+                "{sym}: the query reads d.{field}, which drain_summary does not log"
+            );
+        }
+        let column = crit["metricMeasureColumn"]
+            .as_str()
+            .expect("measure column");
+        assert!(
+            query.contains(&format!("summarize {column} = ")),
+            "{sym}: the query does not compute {column}: {query}"
+        );
+        assert!(query.ends_with(" by table"), "{sym}: {query}");
+        assert_eq!(crit["dimensions"][0]["name"], "table", "{sym}");
+        assert_eq!(crit["operator"], "GreaterThan", "{sym}");
+        let threshold = match t.eval(frame, &crit["threshold"]) {
+            V::Num(n) => n,
+            v => panic!("{sym}: threshold {v:?}"),
+        };
+        // Notifications go to the action group given to main.bicep.
+        let mut r = Vec::new();
+        refs(&props["actions"], &mut r);
+        let file = t.file(&frame.file);
+        let mut names = r.clone();
+        for v in &r {
+            if let Some(var) = file["variables"].get(v) {
+                refs(&var["value"], &mut names);
+            }
+        }
+        let (caller, module) = frame.caller.as_ref().expect("rules live in a module");
+        let caller_params = &Template::body(&t.file(&caller.file)["modules"][module])["params"];
+        let passes_group = names.iter().any(|n| {
+            let mut up = Vec::new();
+            refs(&caller_params[n], &mut up);
+            up.iter().any(|u| u == "alertActionGroupId")
+        });
+        assert!(
+            passes_group,
+            "{sym}: actions do not come from main.bicep's alertActionGroupId"
+        );
+        seen.insert(
+            column.to_string(),
+            (threshold, crit["timeAggregation"].clone()),
+        );
+    }
+    assert_eq!(
+        seen.keys().collect::<Vec<_>>(),
+        ["dead_letters", "lag_seconds"],
+        "one rule on lag, one on dead letters"
+    );
+    assert_eq!(
+        seen["lag_seconds"].0, 1800,
+        "lag threshold: main.bicep's default"
+    );
+    assert_eq!(seen["lag_seconds"].1, "Maximum");
+    assert_eq!(
+        seen["dead_letters"].0, 0,
+        "any dead letter alerts by default"
+    );
+    assert_eq!(seen["dead_letters"].1, "Total");
+}

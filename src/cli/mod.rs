@@ -3,7 +3,9 @@
 mod backfill;
 mod gen;
 mod process;
+mod redrive;
 mod serve;
+mod status;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -24,6 +26,10 @@ enum Command {
     Gen(gen::GenArgs),
     /// Run as the Azure Functions custom handler (the host starts this; see host.json).
     Serve(serve::ServeArgs),
+    /// Show, per export table, how far behind the relay is (read-only; `--max-lag` for checks).
+    Status(status::StatusArgs),
+    /// Send stored dead letters through the normalizer and the sink again.
+    Redrive(redrive::RedriveArgs),
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -33,6 +39,8 @@ pub fn main() -> ExitCode {
         Command::Process(a) => process::run(a),
         Command::Gen(a) => gen::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Status(a) => status::run(a),
+        Command::Redrive(a) => redrive::run(a),
     };
     match result {
         Ok(code) => code,

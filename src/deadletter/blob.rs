@@ -15,6 +15,9 @@ use azure_core::http::RequestContent;
 use azure_storage_blob::models::BlobClientUploadOptions;
 use tokio::sync::OnceCell;
 
+/// Blob metadata holding the number of records in a dead-letter blob.
+pub const RECORDS_METADATA: &str = "records";
+
 /// Dead letters as blobs. See the module documentation.
 pub struct DeadLetterContainer {
     clients: ClientCache,
@@ -69,6 +72,11 @@ impl DeadLetterSink for DeadLetterContainer {
         let name = Self::blob_name(first);
         let opts = BlobClientUploadOptions {
             blob_content_type: Some("application/x-ndjson".into()),
+            // Lets `mde-relay status` count records from a listing, without reading them.
+            metadata: Some(std::collections::HashMap::from([(
+                RECORDS_METADATA.to_string(),
+                records.len().to_string(),
+            )])),
             ..Default::default()
         };
         c.blob_client(&name)

@@ -3,19 +3,20 @@
 //! for CLI runs; the Functions handler writes them to a blob container.
 
 pub mod blob;
+pub mod stored;
 
 use crate::normalize::SourceRef;
 use crate::rows::RowError;
 use async_trait::async_trait;
 use base64::Engine;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 /// One dead-lettered row.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DeadLetter {
     /// Why the row was refused.
     pub reason: String,
@@ -34,6 +35,7 @@ pub struct DeadLetter {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub original_base64: Option<String>,
     /// True when only a prefix of the row is kept (over-long rows).
+    #[serde(default)]
     pub truncated: bool,
 }
 

@@ -82,6 +82,15 @@ impl BlobCheckpointStore {
         }
     }
 
+    /// A store that never creates its container: for readers such as `mde-relay status`, which
+    /// must not change the account they inspect. A missing container lists as empty.
+    pub fn read_only(account: StorageAccount, container: impl Into<String>) -> Self {
+        BlobCheckpointStore {
+            ready: OnceCell::new_with(Some(())),
+            ..Self::new(account, container)
+        }
+    }
+
     async fn container(&self) -> anyhow::Result<BlobContainerClient> {
         let c = self.clients.get()?.blob_container_client(&self.container);
         self.ready
@@ -313,11 +322,17 @@ impl CheckpointStore for BlobCheckpointStore {
         };
         let mut pager = c.list_blobs(Some(opts))?;
         let mut out = Vec::new();
-        while let Some(item) = pager
-            .try_next()
-            .await
-            .with_context(|| format!("cannot list checkpoints of {container}"))?
-        {
+        loop {
+            let item = match pager.try_next().await {
+                Ok(Some(item)) => item,
+                Ok(None) => break,
+                // No state container yet (a read-only store never creates it): no checkpoints.
+                Err(e) if is_not_found(&e) => break,
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("cannot list checkpoints of {container}"))
+                }
+            };
             let Some(name) = item.name else { continue };
             let Some(blob) = name.strip_prefix(&head) else {
                 continue;
