@@ -1,5 +1,8 @@
-//! Webhook sink throughput: 1 M generated events (~1.5 KB each, shaped like normalized
-//! DeviceProcessEvents) sent to a local receiver.
+//! HTTP sink throughput: 1 M generated events (~1.5 KB each, shaped like normalized
+//! DeviceProcessEvents) sent to a local receiver by the webhook sink (every format), the
+//! Elasticsearch sink (`_bulk`, answered item by item like a cluster does) and the Logs
+//! Ingestion sink (its token from an App Service managed-identity endpoint served by the
+//! receiver, through the real `azure_identity` credential and its cache).
 //!
 //! The relay side runs on a current-thread Tokio runtime on the main thread (one core); the
 //! receiver (axum, counting lines) runs on its own thread and runtime. Reported: wall-clock
@@ -11,6 +14,8 @@
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
+use mde_relay::sink::elasticsearch::{EsConfig, EsSink};
+use mde_relay::sink::logs_ingestion::{LogsConfig, LogsSink};
 use mde_relay::sink::webhook::{WebhookConfig, WebhookFormat, WebhookSink};
 use mde_relay::sink::{Batch, EventId, Sink};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,6 +34,52 @@ async fn receive(
     headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> &'static str {
+    count(&c, &headers, &body);
+    "ok"
+}
+
+/// `_bulk`: answers every item `201`, as a cluster does (with the sink's `filter_path`).
+async fn bulk(State(c): State<Arc<Counts>>, headers: axum::http::HeaderMap, body: Bytes) -> String {
+    let n = count(&c, &headers, &body);
+    let mut out = String::with_capacity(32 + n * 26);
+    out.push_str(r#"{"errors":false,"items":["#);
+    for i in 0..n {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(r#"{"create":{"status":201}}"#);
+    }
+    out.push_str("]}");
+    out
+}
+
+/// Logs Ingestion upload: 204.
+async fn upload(
+    State(c): State<Arc<Counts>>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> axum::http::StatusCode {
+    count(&c, &headers, &body);
+    axum::http::StatusCode::NO_CONTENT
+}
+
+/// App Service managed-identity token endpoint.
+async fn token() -> axum::Json<serde_json::Value> {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    axum::Json(serde_json::json!({
+        "access_token": "bench-token",
+        "expires_on": exp.to_string(),
+        "resource": "https://monitor.azure.com/",
+        "token_type": "Bearer",
+    }))
+}
+
+/// Counts the events of a body; returns how many.
+fn count(c: &Counts, headers: &axum::http::HeaderMap, body: &Bytes) -> usize {
     let gz = headers.get("content-encoding").is_some_and(|v| v == "gzip");
     let plain = if gz {
         let mut out = Vec::new();
@@ -42,7 +93,7 @@ async fn receive(
     c.events.fetch_add(n as u64, Ordering::Relaxed);
     c.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
     c.requests.fetch_add(1, Ordering::Relaxed);
-    "ok"
+    n
 }
 
 /// Starts the receiver on its own thread; returns its URL and counters.
@@ -58,6 +109,12 @@ fn start_receiver() -> (url::Url, Arc<Counts>) {
         rt.block_on(async move {
             let app = axum::Router::new()
                 .route("/in", axum::routing::post(receive))
+                .route("/_bulk", axum::routing::post(bulk))
+                .route(
+                    "/dataCollectionRules/{rule}/streams/{stream}",
+                    axum::routing::post(upload),
+                )
+                .route("/msi/token", axum::routing::get(token))
                 .layer(DefaultBodyLimit::disable())
                 .with_state(c);
             let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -168,7 +225,24 @@ fn run(
     events: usize,
     counts: &Counts,
 ) {
-    let sink = WebhookSink::new(cfg).unwrap();
+    run_sink(
+        rt,
+        label,
+        &WebhookSink::new(cfg).unwrap(),
+        pool,
+        events,
+        counts,
+    )
+}
+
+fn run_sink(
+    rt: &tokio::runtime::Runtime,
+    label: &str,
+    sink: &dyn Sink,
+    pool: &[Batch],
+    events: usize,
+    counts: &Counts,
+) {
     let batches = events / 500;
     let before = (
         counts.events.load(Ordering::Relaxed),
@@ -241,6 +315,47 @@ fn main() {
         &rt,
         "ndjson + gzip (1/5 of N)",
         c,
+        &pool,
+        events / 5,
+        &counts,
+    );
+
+    // Elasticsearch `_bulk` (create + _id, @timestamp added to every event).
+    let root = url.join("/").unwrap();
+    let es = EsSink::new(EsConfig::new(root.clone())).unwrap();
+    run_sink(&rt, "elasticsearch", &es, &pool, events, &counts);
+    let mut c = EsConfig::new(root.clone());
+    c.http.gzip = true;
+    let es = EsSink::new(c).unwrap();
+    run_sink(
+        &rt,
+        "elasticsearch + gzip (1/5)",
+        &es,
+        &pool,
+        events / 5,
+        &counts,
+    );
+
+    // Logs Ingestion (JSON array, TimeGenerated added; token from the identity endpoint).
+    std::env::set_var(
+        "IDENTITY_ENDPOINT",
+        root.join("/msi/token").unwrap().as_str(),
+    );
+    std::env::set_var("IDENTITY_HEADER", "bench");
+    let logs = |gzip: bool| {
+        let mut c = LogsConfig::new(
+            root.clone(),
+            "dcr-00000000000000000000000000000000",
+            "Custom-MdeRelayEvents",
+        );
+        c.http.gzip = gzip;
+        LogsSink::new(c).unwrap()
+    };
+    run_sink(&rt, "logs-ingestion", &logs(false), &pool, events, &counts);
+    run_sink(
+        &rt,
+        "logs-ingestion + gzip (1/5)",
+        &logs(true),
         &pool,
         events / 5,
         &counts,

@@ -152,6 +152,8 @@ param logFilter string = 'info'
   'file'
   'webhook'
   'queue'
+  'logs-ingestion'
+  'elasticsearch'
 ])
 param sink string
 
@@ -212,6 +214,58 @@ param queueClaimsContainerName string = 'mde-relay-claims'
 
 @description('RELAY_QUEUE_CONCURRENCY: queue sink; messages in flight.')
 param queueSinkConcurrency string = '8'
+
+@description('logs-ingestion sink: create the custom table MdeRelayEvents_CL, a data collection endpoint and a rule (stream Custom-MdeRelayEvents) in logsWorkspaceId. false: use the existing rule logsRuleId with logsEndpoint and logsRuleImmutableId.')
+param createLogsRule bool = true
+
+@description('logs-ingestion sink with createLogsRule: resource id of the Log Analytics workspace (the Sentinel workspace): /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.OperationalInsights/workspaces/<name>.')
+param logsWorkspaceId string = ''
+
+@description('logs-ingestion sink without createLogsRule: resource id of the existing data collection rule (the relay identity gets Monitoring Metrics Publisher on it).')
+param logsRuleId string = ''
+
+@description('RELAY_LOGS_ENDPOINT, logs-ingestion sink without createLogsRule: the data collection endpoint or the rule\'s logs ingestion endpoint.')
+param logsEndpoint string = ''
+
+@description('RELAY_LOGS_RULE_ID, logs-ingestion sink without createLogsRule: the rule\'s immutable id (dcr-…).')
+param logsRuleImmutableId string = ''
+
+@description('RELAY_LOGS_STREAM: stream name; {table} is replaced by the event\'s table.')
+param logsStream string = 'Custom-MdeRelayEvents'
+
+@description('RELAY_LOGS_GZIP: gzip request bodies.')
+@allowed([
+  'true'
+  'false'
+])
+param logsGzip string = 'true'
+
+@description('RELAY_ES_URL: elasticsearch sink cluster URL (https).')
+param esUrl string = ''
+
+@description('RELAY_ES_INDEX: index or data stream; {table} is replaced by the table, lower-cased.')
+param esIndex string = 'mde-relay-{table}'
+
+@description('RELAY_ES_API_KEY: elasticsearch sink API key (the `encoded` value).')
+@secure()
+param esApiKey string = ''
+
+@description('RELAY_ES_USERNAME: elasticsearch sink user for basic auth (instead of an API key).')
+param esUsername string = ''
+
+@description('RELAY_ES_PASSWORD: elasticsearch sink password for basic auth.')
+@secure()
+param esPassword string = ''
+
+@description('RELAY_ES_PIPELINE: ingest pipeline documents go through.')
+param esPipeline string = ''
+
+@description('RELAY_ES_GZIP: gzip request bodies.')
+@allowed([
+  'true'
+  'false'
+])
+param esGzip string = 'false'
 
 // ---------------------------------------------------------------------------------------------
 // Names and ids
@@ -396,6 +450,37 @@ module monitoring 'modules/monitoring.bicep' = {
     actionGroupId: alertActionGroupId
     lagAlertThresholdSeconds: lagAlertThresholdSeconds
     deadLetterAlertThreshold: deadLetterAlertThreshold
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Logs Ingestion (logs-ingestion sink): table, endpoint, rule and role in the workspace's
+// resource group, or the role on an existing rule
+// ---------------------------------------------------------------------------------------------
+
+var createLogs = (sink == 'logs-ingestion') && createLogsRule
+var logsWorkspaceParts = split(logsWorkspaceId, '/')
+var logsRuleParts = split(logsRuleId, '/')
+
+module logsIngestion 'modules/logs-ingestion.bicep' = if (createLogs) {
+  name: 'mde-relay-logs-ingestion-${token}'
+  scope: resourceGroup(logsWorkspaceParts[2], logsWorkspaceParts[4])
+  params: {
+    workspaceName: logsWorkspaceParts[8]
+    namePrefix: '${namePrefix}-${token}'
+    principalId: identity.properties.principalId
+    principalKey: identity.id
+    tags: tags
+  }
+}
+
+module logsAccess 'modules/logs-ingestion-access.bicep' = if ((sink == 'logs-ingestion') && !createLogsRule && !empty(logsRuleId)) {
+  name: 'mde-relay-logs-access-${token}'
+  scope: resourceGroup(logsRuleParts[2], logsRuleParts[4])
+  params: {
+    ruleName: logsRuleParts[8]
+    principalId: identity.properties.principalId
+    principalKey: identity.id
   }
 }
 
@@ -636,6 +721,57 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           name: 'RELAY_RETRY_MAX_ELAPSED'
           value: retryMaxElapsed
         }
+        // logs-ingestion sink: the created rule's endpoint and id, or the given ones; the
+        // token is the app's user-assigned identity's.
+        {
+          name: 'RELAY_LOGS_ENDPOINT'
+          value: createLogs ? logsIngestion.outputs.endpoint : logsEndpoint
+        }
+        {
+          name: 'RELAY_LOGS_RULE_ID'
+          value: createLogs ? logsIngestion.outputs.ruleImmutableId : logsRuleImmutableId
+        }
+        {
+          name: 'RELAY_LOGS_STREAM'
+          value: logsStream
+        }
+        {
+          name: 'RELAY_LOGS_CLIENT_ID'
+          value: identity.properties.clientId
+        }
+        {
+          name: 'RELAY_LOGS_GZIP'
+          value: logsGzip
+        }
+        // elasticsearch sink.
+        {
+          name: 'RELAY_ES_URL'
+          value: esUrl
+        }
+        {
+          name: 'RELAY_ES_INDEX'
+          value: esIndex
+        }
+        {
+          name: 'RELAY_ES_API_KEY'
+          value: esApiKey
+        }
+        {
+          name: 'RELAY_ES_USERNAME'
+          value: esUsername
+        }
+        {
+          name: 'RELAY_ES_PASSWORD'
+          value: esPassword
+        }
+        {
+          name: 'RELAY_ES_PIPELINE'
+          value: esPipeline
+        }
+        {
+          name: 'RELAY_ES_GZIP'
+          value: esGzip
+        }
       ]
     }
   }
@@ -720,3 +856,5 @@ output systemTopicName string = systemTopic.outputs.name
 output systemTopicId string = topicId
 output eventSubscriptionName string = blobCreatedSubscription.outputs.name
 output appInsightsName string = monitoring.outputs.name
+output logsRuleImmutableId string = createLogs ? logsIngestion.outputs.ruleImmutableId : logsRuleImmutableId
+output logsTableName string = createLogs ? logsIngestion.outputs.tableName : ''

@@ -243,12 +243,22 @@ impl Run<'_> {
         props: &BlobProps,
     ) -> anyhow::Result<()> {
         if !self.batch.is_empty() {
-            self.d
+            let refused = self
+                .d
                 .sink
-                .send(&self.batch)
+                .deliver(&self.batch)
                 .await
                 .with_context(|| format!("sink {} refused a batch", self.d.sink.name()))?;
             self.newest = crate::metrics::newest(self.newest, &self.batch);
+            // Events the sink refused one by one are dead-lettered below, before the checkpoint.
+            if !refused.is_empty() {
+                let n = refused.len() as u64;
+                let sink = self.d.sink.name();
+                self.dead
+                    .extend(DeadLetter::refused(sink, &self.batch, &refused));
+                self.proc.stats.events = self.proc.stats.events.saturating_sub(n);
+                self.proc.stats.dead_lettered += n;
+            }
             self.batch.clear();
             self.batches += 1;
         }

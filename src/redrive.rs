@@ -23,7 +23,7 @@ use crate::deadletter::DeadLetter;
 use crate::normalize::Format;
 use crate::pipeline::{Filter, RowProcessor};
 use crate::rows::Frame;
-use crate::sink::{Batch, Sink};
+use crate::sink::{Batch, EventId, Sink};
 use crate::source::BlobKey;
 use anyhow::Context;
 use base64::Engine;
@@ -77,8 +77,11 @@ fn table_of(r: &DeadLetter) -> Option<String> {
         return Some(t.into_owned());
     }
     let v: serde_json::Value = serde_json::from_str(r.original.as_deref()?).ok()?;
-    let cat = v.get("category")?.as_str()?;
-    Some(crate::tables::table_from_category(cat).0.into_owned())
+    if let Some(cat) = v.get("category").and_then(|c| c.as_str()) {
+        return Some(crate::tables::table_from_category(cat).0.into_owned());
+    }
+    // A record of an event a sink refused holds the event, which names its table.
+    Some(v.get("table")?.as_str()?.to_string())
 }
 
 /// How a redrive behaves.
@@ -151,11 +154,11 @@ async fn redrive_group(
     report: &mut RedriveReport,
 ) -> anyhow::Result<()> {
     let mut proc = RowProcessor::new(s.format, s.filter.clone(), s.max_line);
-    let mut batch = Batch::new();
+    let mut pending = Pending::default();
     let mut keep: Vec<DeadLetter> = Vec::new();
     let mut done: Vec<DeadLetter> = Vec::new();
     let mut touched = false;
-    let mut refused = false;
+    let failed_before = report.failed;
     for r in &group.records {
         if !sel.matches(r) {
             keep.push(r.clone());
@@ -168,45 +171,51 @@ async fn redrive_group(
             keep.push(r.clone());
             continue;
         };
-        let before = proc.stats;
-        let mut again = Vec::new();
-        proc.handle(
-            Frame::Line {
-                offset: r.offset,
-                bytes: &bytes,
-            },
-            r.container.as_deref(),
-            &r.blob,
-            &mut batch,
-            &mut again,
-        );
-        if let Some(new) = again.pop() {
-            report.failed += 1;
-            refused = true;
-            keep.push(DeadLetter {
-                // The row's full length stays what the drain measured.
-                length: r.length,
-                ..new
-            });
+        if let Some(id) = refused_event_id(r) {
+            // A sink refused this event after it was normalized: the record holds the event
+            // as sent, so it goes out again unchanged, under the id it had.
+            let table = table_of(r).map(Into::into).unwrap_or_else(|| "".into());
+            pending.batch.push_json(id, table, None, &bytes);
+            pending.records.push(r.clone());
         } else {
-            if proc.stats.skipped > before.skipped {
+            let before = proc.stats;
+            let mut again = Vec::new();
+            let events_before = pending.batch.len();
+            proc.handle(
+                Frame::Line {
+                    offset: r.offset,
+                    bytes: &bytes,
+                },
+                r.container.as_deref(),
+                &r.blob,
+                &mut pending.batch,
+                &mut again,
+            );
+            if let Some(new) = again.pop() {
+                report.failed += 1;
+                keep.push(DeadLetter {
+                    // The row's full length stays what the drain measured.
+                    length: r.length,
+                    ..new
+                });
+            } else if pending.batch.len() > events_before {
+                pending.records.push(r.clone());
+            } else if proc.stats.skipped > before.skipped {
                 report.skipped += 1;
-            } else {
-                report.sent += 1;
+                done.push(r.clone());
             }
-            done.push(r.clone());
         }
-        if batch.len() >= s.batch_max_events || batch.bytes() >= s.batch_max_bytes {
-            send(sink, &mut batch).await?;
+        if pending.batch.len() >= s.batch_max_events || pending.batch.bytes() >= s.batch_max_bytes {
+            pending.flush(sink, report, &mut done, &mut keep).await?;
         }
     }
     if !touched {
         return Ok(());
     }
-    send(sink, &mut batch).await?;
+    pending.flush(sink, report, &mut done, &mut keep).await?;
     // Only after the sink acknowledged every event of the group.
     store.record_done(&done)?;
-    if !done.is_empty() || refused {
+    if !done.is_empty() || report.failed > failed_before {
         store
             .replace(group, &keep)
             .await
@@ -216,15 +225,72 @@ async fn redrive_group(
     Ok(())
 }
 
-async fn send(sink: &dyn Sink, batch: &mut Batch) -> anyhow::Result<()> {
-    if batch.is_empty() {
-        return Ok(());
+/// The id of an event a sink refused ([`DeadLetter::rejected`]): such a record holds the event
+/// as sent, not an export row.
+fn refused_event_id(r: &DeadLetter) -> Option<EventId> {
+    r.rejected_by.as_ref()?;
+    let id = r.event_id.as_deref()?.as_bytes();
+    let valid = id.len() == 32 && id.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    valid.then(|| EventId(id.try_into().expect("32 bytes")))
+}
+
+/// Events on their way to the sink, with the record each came from (same order).
+#[derive(Default)]
+struct Pending {
+    batch: Batch,
+    records: Vec<DeadLetter>,
+}
+
+impl Pending {
+    /// Sends the batch: acknowledged records are done; events the sink refused one by one stay
+    /// as records of the refused event, with the sink's reason, at the original location.
+    async fn flush(
+        &mut self,
+        sink: &dyn Sink,
+        report: &mut RedriveReport,
+        done: &mut Vec<DeadLetter>,
+        keep: &mut Vec<DeadLetter>,
+    ) -> anyhow::Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let refused = sink
+            .deliver(&self.batch)
+            .await
+            .with_context(|| format!("sink {} refused a batch", sink.name()))?;
+        let mut again = vec![None; self.records.len()];
+        for r in &refused {
+            if let Some(slot) = again.get_mut(r.index) {
+                *slot = Some(&r.reason);
+            }
+        }
+        for (i, (r, reason)) in self.records.drain(..).zip(again).enumerate() {
+            match reason {
+                None => {
+                    report.sent += 1;
+                    done.push(r);
+                }
+                Some(reason) => {
+                    report.failed += 1;
+                    let id = self.batch.items()[i].id;
+                    keep.push(DeadLetter {
+                        container: r.container,
+                        blob: r.blob,
+                        offset: r.offset,
+                        length: r.length,
+                        ..DeadLetter::rejected(
+                            sink.name(),
+                            id.as_str(),
+                            self.batch.event(i),
+                            reason,
+                        )
+                    });
+                }
+            }
+        }
+        self.batch.clear();
+        Ok(())
     }
-    sink.send(batch)
-        .await
-        .with_context(|| format!("sink {} refused a batch", sink.name()))?;
-    batch.clear();
-    Ok(())
 }
 
 #[cfg(test)]
@@ -242,6 +308,8 @@ mod tests {
             original: Some(r#"{"category":"AdvancedHunting-AlertInfo"}"#.into()),
             original_base64: None,
             truncated: false,
+            rejected_by: None,
+            event_id: None,
         }
     }
 
@@ -292,5 +360,87 @@ mod tests {
             ..rec(None, "f")
         };
         assert_eq!(original(&r).unwrap(), b"\xff{");
+    }
+    /// A sink that refuses, one by one, the events whose JSON contains `refuse`.
+    struct Picky {
+        refuse: &'static str,
+        got: std::sync::Mutex<Vec<(String, String)>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Sink for Picky {
+        fn name(&self) -> &'static str {
+            "picky"
+        }
+        async fn send(&self, _: &Batch) -> Result<(), crate::sink::SinkError> {
+            unreachable!("redrive delivers")
+        }
+        async fn deliver(
+            &self,
+            batch: &Batch,
+        ) -> Result<Vec<crate::sink::Rejected>, crate::sink::SinkError> {
+            let mut refused = Vec::new();
+            for (i, it) in batch.items().iter().enumerate() {
+                let ev = String::from_utf8(batch.event(i).to_vec()).unwrap();
+                if ev.contains(self.refuse) {
+                    refused.push(crate::sink::Rejected {
+                        index: i,
+                        reason: "mapper_parsing_exception: nope".into(),
+                    });
+                } else {
+                    self.got.lock().unwrap().push((it.id.to_string(), ev));
+                }
+            }
+            Ok(refused)
+        }
+    }
+
+    /// An event a sink refused is stored as that event; redrive sends it again, unchanged and
+    /// under its first id, once the sink takes it, and keeps it (with the new reason) while the
+    /// sink still refuses it.
+    #[tokio::test]
+    async fn events_a_sink_refused_go_out_again_under_their_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dl.ndjson");
+        let event = br#"{"schema":"mde-relay/v1","id":"0123456789abcdef0123456789abcdef","table":"AlertInfo","source":{"container":"insights-logs-advancedhunting-alertinfo","blob":"b","offset":7},"properties":{"x":"bad"}}"#;
+        let mut batch = Batch::new();
+        let id = EventId(*b"0123456789abcdef0123456789abcdef");
+        batch.push_json(id, "AlertInfo".into(), None, event);
+        let refused = [crate::sink::Rejected {
+            index: 0,
+            reason: "first".into(),
+        }];
+        let recs = DeadLetter::refused("elasticsearch", &batch, &refused);
+        std::fs::write(&path, recs[0].to_line()).unwrap();
+        let store = DeadLetterStore::file(&path);
+        let settings = RedriveSettings {
+            format: Format::Normalized,
+            filter: Filter::default(),
+            max_line: 1 << 20,
+            batch_max_events: 10,
+            batch_max_bytes: 1 << 20,
+        };
+        let all = Selection::default();
+
+        let still = Picky {
+            refuse: "bad",
+            got: Default::default(),
+        };
+        let r = redrive(&store, &still, &settings, &all).await.unwrap();
+        assert_eq!((r.selected, r.sent, r.failed), (1, 0, 1));
+        let kept = std::fs::read_to_string(&path).unwrap();
+        assert!(kept.contains("mapper_parsing_exception"), "{kept}");
+
+        let fixed = Picky {
+            refuse: "never-matches",
+            got: Default::default(),
+        };
+        let r = redrive(&store, &fixed, &settings, &all).await.unwrap();
+        assert_eq!((r.selected, r.sent, r.failed), (1, 1, 0));
+        let got = fixed.got.lock().unwrap().clone();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, "0123456789abcdef0123456789abcdef");
+        assert_eq!(got[0].1.as_bytes(), event);
+        assert_eq!(std::fs::read_to_string(&path).unwrap().trim(), "");
     }
 }

@@ -255,6 +255,8 @@ fn record(env: &Env, blob: &str, offset: u64, line: &[u8], reason: &str) -> Dead
         original: Some(String::from_utf8(line.to_vec()).unwrap()),
         original_base64: None,
         truncated: false,
+        rejected_by: None,
+        event_id: None,
     }
 }
 

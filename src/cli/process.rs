@@ -230,7 +230,7 @@ async fn process_file(
             while let Some(frame) = framer.next_frame() {
                 proc.handle(frame, None, &input.name, &mut batch, &mut dl);
                 if batch.len() >= max_events || batch.bytes() >= max_bytes {
-                    sink.send(&batch).await?;
+                    send(sink, &batch, proc, &mut dl).await?;
                     batch.clear();
                 }
             }
@@ -246,7 +246,28 @@ async fn process_file(
         }
     }
     if !batch.is_empty() {
-        sink.send(&batch).await?;
+        send(sink, &batch, proc, &mut dl).await?;
+        if !dl.is_empty() {
+            dead.store_sync(&dl).context("cannot write dead letters")?;
+        }
+    }
+    Ok(())
+}
+
+/// Sends `batch`; events the sink refused one by one join the dead letters `dl` (stored
+/// before the next batch is read).
+async fn send(
+    sink: &dyn Sink,
+    batch: &Batch,
+    proc: &mut RowProcessor,
+    dl: &mut Vec<DeadLetter>,
+) -> anyhow::Result<()> {
+    let refused = sink.deliver(batch).await?;
+    if !refused.is_empty() {
+        let n = refused.len() as u64;
+        dl.extend(DeadLetter::refused(sink.name(), batch, &refused));
+        proc.stats.events = proc.stats.events.saturating_sub(n);
+        proc.stats.dead_lettered += n;
     }
     Ok(())
 }

@@ -62,7 +62,7 @@ pub static SETTINGS: &[Setting] = &[
     s("RELAY_MAX_REQUEST_BYTES", Some("4MiB"), false, false, "Largest invocation body the handler accepts."),
     s("RUST_LOG", Some("info"), false, false, "Log filter of the handler's JSON logs (tracing EnvFilter syntax)."),
     // Sinks.
-    s("RELAY_SINK", Some("stdout"), true, false, "Destination: stdout | file | webhook | queue."),
+    s("RELAY_SINK", Some("stdout"), true, false, "Destination: stdout | file | webhook | queue | logs-ingestion | elasticsearch."),
     s("RELAY_BATCH_MAX_EVENTS", Some("500"), false, false, "Events per batch."),
     s("RELAY_BATCH_MAX_BYTES", Some("1000000"), false, false, "Bytes per request as sent (after serialization and compression)."),
     s("RELAY_FILE_PATH", None, false, false, "file sink: NDJSON file to append to."),
@@ -79,6 +79,19 @@ pub static SETTINGS: &[Setting] = &[
     s("RELAY_QUEUE_CLAIMS_CONTAINER", Some("mde-relay-claims"), false, false, "queue sink: container (same account) of events too large for one message (claim check)."),
     s("RELAY_QUEUE_CONCURRENCY", Some("8"), false, false, "queue sink: messages in flight."),
     s("RELAY_RETRY_MAX_ELAPSED", Some("5m"), false, false, "Network sinks: give up retrying a request after this long (backoff with full jitter; Retry-After honoured)."),
+    // Sinks: Azure Monitor Logs Ingestion (Sentinel / Log Analytics) and Elasticsearch / OpenSearch.
+    s("RELAY_LOGS_ENDPOINT", None, false, false, "logs-ingestion sink: data collection endpoint, or the rule's own logs ingestion endpoint (https, or http on loopback)."),
+    s("RELAY_LOGS_RULE_ID", None, false, false, "logs-ingestion sink: the data collection rule's immutable id (`dcr-…`)."),
+    s("RELAY_LOGS_STREAM", Some("Custom-MdeRelayEvents"), false, false, "logs-ingestion sink: stream name; `{table}` is replaced by the event's table (e.g. `Custom-{table}`)."),
+    s("RELAY_LOGS_CLIENT_ID", None, false, false, "logs-ingestion sink: client id of a user-assigned managed identity (default: the system-assigned one)."),
+    s("RELAY_LOGS_GZIP", Some("true"), false, false, "logs-ingestion sink: gzip request bodies (the 1,000,000-byte limit applies before compression)."),
+    s("RELAY_ES_URL", None, false, false, "elasticsearch sink: cluster URL (https, or http on loopback); `_bulk` is appended."),
+    s("RELAY_ES_INDEX", Some("mde-relay-{table}"), false, false, "elasticsearch sink: index or data stream; `{table}` is replaced by the event's table, lower-cased."),
+    s("RELAY_ES_API_KEY", None, false, true, "elasticsearch sink: API key (the `encoded` value), sent as `Authorization: ApiKey …`."),
+    s("RELAY_ES_USERNAME", None, false, false, "elasticsearch sink: user name for basic auth (instead of an API key)."),
+    s("RELAY_ES_PASSWORD", None, false, true, "elasticsearch sink: password for basic auth."),
+    s("RELAY_ES_PIPELINE", None, false, false, "elasticsearch sink: ingest pipeline documents go through."),
+    s("RELAY_ES_GZIP", Some("false"), false, false, "elasticsearch sink: gzip request bodies."),
 ];
 
 /// Looks a setting up in the table.

@@ -1,5 +1,7 @@
 //! Dead letters: rows that could not become events, kept with the reason, their location and
-//! their original bytes so nothing is lost silently. [`DeadLetterFile`] writes them as NDJSON
+//! their original bytes so nothing is lost silently — and events a sink refused one by one
+//! (an Elasticsearch mapping error), kept as the event with the sink's reason
+//! ([`DeadLetter::rejected`]). [`DeadLetterFile`] writes them as NDJSON
 //! for CLI runs; the Functions handler writes them to a blob container.
 
 pub mod blob;
@@ -37,6 +39,14 @@ pub struct DeadLetter {
     /// True when only a prefix of the row is kept (over-long rows).
     #[serde(default)]
     pub truncated: bool,
+    /// Set when a sink refused the event (not the row): the sink's name. `original` is then
+    /// the event as the sink was given it, not the export row. Absent on row dead letters,
+    /// so older readers see the record they know.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected_by: Option<String>,
+    /// The refused event's id (with `rejected_by`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
 }
 
 impl DeadLetter {
@@ -59,7 +69,64 @@ impl DeadLetter {
             original,
             original_base64,
             truncated: (bytes.len() as u64) < length,
+            rejected_by: None,
+            event_id: None,
         }
+    }
+
+    /// A record for an event (`event`, its JSON as sent to the sink) that sink `sink`
+    /// refused for `reason`. The location comes from the event's own `source` field.
+    pub fn rejected(sink: &str, id: &str, event: &[u8], reason: &str) -> Self {
+        #[derive(serde::Deserialize)]
+        struct Event {
+            source: Option<Source>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Source {
+            container: Option<String>,
+            #[serde(default)]
+            blob: String,
+            #[serde(default)]
+            offset: u64,
+        }
+        let src = serde_json::from_slice::<Event>(event)
+            .ok()
+            .and_then(|e| e.source);
+        let (container, blob, offset) = match src {
+            Some(s) => (s.container, s.blob, s.offset),
+            None => (None, String::new(), 0),
+        };
+        DeadLetter {
+            reason: format!("{sink} sink refused event {id}: {reason}"),
+            container,
+            blob,
+            offset,
+            length: event.len() as u64,
+            original: Some(String::from_utf8_lossy(event).into_owned()),
+            original_base64: None,
+            truncated: false,
+            rejected_by: Some(sink.to_string()),
+            event_id: Some(id.to_string()),
+        }
+    }
+
+    /// Records for the events of `batch` that sink `sink` refused ([`crate::sink::Sink::deliver`]).
+    pub fn refused(
+        sink: &str,
+        batch: &crate::sink::Batch,
+        refused: &[crate::sink::Rejected],
+    ) -> Vec<Self> {
+        refused
+            .iter()
+            .map(|r| {
+                Self::rejected(
+                    sink,
+                    batch.items()[r.index].id.as_str(),
+                    batch.event(r.index),
+                    &r.reason,
+                )
+            })
+            .collect()
     }
 
     /// The record as one JSON line (with newline).

@@ -305,6 +305,8 @@ mod tests {
             original: Some("{x".into()),
             original_base64: None,
             truncated: false,
+            rejected_by: None,
+            event_id: None,
         };
         let mut text = rec.to_line();
         text.extend_from_slice(b"not a record\r\n\n");

@@ -6,7 +6,9 @@
 //! its environment variable) and feeds them through the same parser, so both report a bad
 //! value the same way: an error naming the setting, at start-up, before any data moves.
 
+use super::elasticsearch::{EsConfig, EsSink};
 use super::file::FileSink;
+use super::logs_ingestion::{LogsConfig, LogsSink};
 use super::queue::{QueueConfig, QueueSink};
 use super::retry::RetryPolicy;
 use super::stdout::StdoutSink;
@@ -189,6 +191,10 @@ pub enum SinkTarget {
     Webhook(WebhookConfig),
     /// Azure Storage queue messages.
     Queue(QueueConfig),
+    /// Azure Monitor Logs Ingestion API (Sentinel / Log Analytics).
+    LogsIngestion(LogsConfig),
+    /// Elasticsearch / OpenSearch `_bulk`.
+    Elasticsearch(EsConfig),
 }
 
 /// Everything needed to build the configured sink, and the batch limits its caller cuts
@@ -232,10 +238,19 @@ impl SinkConfig {
                 retry,
             )?),
             "queue" => SinkTarget::Queue(QueueConfig::from_settings(s, retry)?),
+            "logs-ingestion" => SinkTarget::LogsIngestion(LogsConfig::from_settings(
+                s,
+                batch_max_events,
+                batch_max_bytes,
+                retry,
+            )?),
+            "elasticsearch" | "opensearch" => SinkTarget::Elasticsearch(
+                EsConfig::from_settings(s, batch_max_events, batch_max_bytes, retry)?,
+            ),
             other => {
                 return Err(ConfigError::new(
                     "RELAY_SINK",
-                    format!("must be one of stdout, file, webhook, queue, not `{other}`"),
+                    format!("must be one of stdout, file, webhook, queue, logs-ingestion, elasticsearch, not `{other}`"),
                 ))
             }
         };
@@ -253,6 +268,8 @@ impl SinkConfig {
             SinkTarget::File { .. } => "file",
             SinkTarget::Webhook(_) => "webhook",
             SinkTarget::Queue(_) => "queue",
+            SinkTarget::LogsIngestion(_) => "logs-ingestion",
+            SinkTarget::Elasticsearch(_) => "elasticsearch",
         }
     }
 
@@ -270,6 +287,8 @@ impl SinkConfig {
             }
             SinkTarget::Webhook(c) => Arc::new(WebhookSink::new(c.clone())?),
             SinkTarget::Queue(c) => Arc::new(QueueSink::new(c.clone())?),
+            SinkTarget::LogsIngestion(c) => Arc::new(LogsSink::new(c.clone())?),
+            SinkTarget::Elasticsearch(c) => Arc::new(EsSink::new(c.clone())?),
         })
     }
 }
@@ -278,7 +297,7 @@ impl SinkConfig {
 /// variable (flags win), then to the default in [`crate::config::SETTINGS`].
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct SinkArgs {
-    /// Destination: stdout | file | webhook | queue [default: stdout].
+    /// Destination: stdout | file | webhook | queue | logs-ingestion | elasticsearch [default: stdout].
     #[arg(long, env = "RELAY_SINK")]
     pub sink: Option<String>,
     /// file sink: NDJSON file to append to (fsynced before each acknowledgement).
@@ -329,6 +348,42 @@ pub struct SinkArgs {
     /// Give up retrying a request after this long [default: 5m].
     #[arg(long, env = "RELAY_RETRY_MAX_ELAPSED")]
     pub retry_max_elapsed: Option<String>,
+    /// logs-ingestion sink: data collection endpoint, or the rule's logs ingestion endpoint.
+    #[arg(long, env = "RELAY_LOGS_ENDPOINT")]
+    pub logs_endpoint: Option<String>,
+    /// logs-ingestion sink: the data collection rule's immutable id (dcr-…).
+    #[arg(long, env = "RELAY_LOGS_RULE_ID")]
+    pub logs_rule_id: Option<String>,
+    /// logs-ingestion sink: stream name; {table} becomes the event's table [default: Custom-MdeRelayEvents].
+    #[arg(long, env = "RELAY_LOGS_STREAM")]
+    pub logs_stream: Option<String>,
+    /// logs-ingestion sink: client id of a user-assigned managed identity.
+    #[arg(long, env = "RELAY_LOGS_CLIENT_ID")]
+    pub logs_client_id: Option<String>,
+    /// logs-ingestion sink: gzip request bodies (true/false) [default: true].
+    #[arg(long, env = "RELAY_LOGS_GZIP")]
+    pub logs_gzip: Option<String>,
+    /// elasticsearch sink: cluster URL (https, or http on loopback).
+    #[arg(long, env = "RELAY_ES_URL")]
+    pub es_url: Option<String>,
+    /// elasticsearch sink: index or data stream; {table} becomes the table, lower-cased [default: mde-relay-{table}].
+    #[arg(long, env = "RELAY_ES_INDEX")]
+    pub es_index: Option<String>,
+    /// elasticsearch sink: API key (the `encoded` value), sent as `Authorization: ApiKey …`.
+    #[arg(long, env = "RELAY_ES_API_KEY", hide_env_values = true)]
+    pub es_api_key: Option<String>,
+    /// elasticsearch sink: user name for basic auth (with --es-password).
+    #[arg(long, env = "RELAY_ES_USERNAME")]
+    pub es_username: Option<String>,
+    /// elasticsearch sink: password for basic auth.
+    #[arg(long, env = "RELAY_ES_PASSWORD", hide_env_values = true)]
+    pub es_password: Option<String>,
+    /// elasticsearch sink: ingest pipeline to run documents through.
+    #[arg(long, env = "RELAY_ES_PIPELINE")]
+    pub es_pipeline: Option<String>,
+    /// elasticsearch sink: gzip request bodies (true/false) [default: false].
+    #[arg(long, env = "RELAY_ES_GZIP")]
+    pub es_gzip: Option<String>,
 }
 
 impl SinkArgs {
@@ -353,6 +408,18 @@ impl SinkArgs {
             "RELAY_QUEUE_CLAIMS_CONTAINER" => &self.queue_claims_container,
             "RELAY_QUEUE_CONCURRENCY" => &self.queue_concurrency,
             "RELAY_RETRY_MAX_ELAPSED" => &self.retry_max_elapsed,
+            "RELAY_LOGS_ENDPOINT" => &self.logs_endpoint,
+            "RELAY_LOGS_RULE_ID" => &self.logs_rule_id,
+            "RELAY_LOGS_STREAM" => &self.logs_stream,
+            "RELAY_LOGS_CLIENT_ID" => &self.logs_client_id,
+            "RELAY_LOGS_GZIP" => &self.logs_gzip,
+            "RELAY_ES_URL" => &self.es_url,
+            "RELAY_ES_INDEX" => &self.es_index,
+            "RELAY_ES_API_KEY" => &self.es_api_key,
+            "RELAY_ES_USERNAME" => &self.es_username,
+            "RELAY_ES_PASSWORD" => &self.es_password,
+            "RELAY_ES_PIPELINE" => &self.es_pipeline,
+            "RELAY_ES_GZIP" => &self.es_gzip,
             _ => return crate::config::env(name),
         };
         v.clone()
@@ -490,6 +557,8 @@ mod tests {
                 || s.name.starts_with("RELAY_WEBHOOK_")
                 || s.name.starts_with("RELAY_QUEUE_")
                 || s.name.starts_with("RELAY_RETRY_")
+                || s.name.starts_with("RELAY_LOGS_")
+                || s.name.starts_with("RELAY_ES_")
                 || s.name == "RELAY_SINK"
                 || s.name == "RELAY_FILE_PATH";
             if sink_setting {

@@ -3,12 +3,21 @@
 //! acknowledged every event in it. The caller advances its checkpoint after that, and never
 //! before: delivery is at-least-once, and event ids let receivers drop duplicates.
 //!
-//! One file per sink: [`stdout`], [`file`], [`webhook`], [`queue`]; [`retry`] holds the retry
-//! policy and counters the network sinks share, and [`config`] reads the `RELAY_*` settings and
+//! One file per sink: [`stdout`], [`file`], [`webhook`], [`queue`], [`logs_ingestion`] (Azure
+//! Monitor Logs Ingestion API) and [`elasticsearch`] (`_bulk`); [`http`] is the HTTP-batch core
+//! the webhook, Logs Ingestion and Elasticsearch sinks share, [`retry`] holds the retry policy
+//! and counters every network sink shares, and [`config`] reads the `RELAY_*` settings and
 //! builds the configured sink.
+//!
+//! A destination may refuse single events for good while taking the rest (Elasticsearch
+//! mapping errors): [`Sink::deliver`] hands those back as [`Rejected`], and the caller writes
+//! them to the dead-letter destination before it advances its checkpoint.
 
 pub mod config;
+pub mod elasticsearch;
 pub mod file;
+pub mod http;
+pub mod logs_ingestion;
 pub mod queue;
 pub mod retry;
 pub mod stdout;
@@ -173,6 +182,16 @@ pub enum SinkError {
     },
 }
 
+/// An event of a batch the destination refused for good (a mapping error, say) while it took
+/// the others: the caller dead-letters it and goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// Position of the event in the batch.
+    pub index: usize,
+    /// The destination's reason (error type and reason; no secrets).
+    pub reason: String,
+}
+
 /// A destination for events.
 #[async_trait]
 pub trait Sink: Send + Sync {
@@ -182,6 +201,14 @@ pub trait Sink: Send + Sync {
     /// Delivers every event of `batch`. Returns `Ok` only once the destination acknowledged all
     /// of them; on `Err` some may have been delivered (the caller re-sends the batch later).
     async fn send(&self, batch: &Batch) -> Result<(), SinkError>;
+
+    /// Like [`Sink::send`], but events the destination refused for good, one by one, come back
+    /// instead of failing the batch: `Ok` means every other event is acknowledged, and the
+    /// caller must dead-letter the returned ones before advancing its checkpoint. Sinks that
+    /// refuse only whole batches keep this default.
+    async fn deliver(&self, batch: &Batch) -> Result<Vec<Rejected>, SinkError> {
+        self.send(batch).await.map(|()| Vec::new())
+    }
 
     /// Flushes anything buffered; called once when a run ends.
     async fn finish(&self) -> Result<(), SinkError> {
