@@ -281,7 +281,17 @@ fn package_builds_a_binary_for_glibc_2_28() {
     assert!(found, "`objdump` not found: apt-get install binutils");
     let tmp = tempfile::tempdir().expect("tempdir");
     let zip = tmp.path().join("mde-relay.zip");
-    let out = Command::new("bash")
+    let mut cmd = Command::new("bash");
+    // The nested cargo sees the environment of a hand-run script, not the CARGO_* variables
+    // `cargo test` gives this process (which would make it rebuild crates on every switch).
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().into_owned();
+        if k.starts_with("CARGO_") && k != "CARGO_HOME" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env_remove("CARGO");
+    let out = cmd
         .arg(repo().join("scripts/package.sh"))
         .args(["--profile", "dev", "--out"])
         .arg(&zip)
