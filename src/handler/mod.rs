@@ -157,7 +157,6 @@ async fn blob_created(
 ) -> Response {
     let id = invocation_id(&headers);
     let span = info_span!("invocation", invocation_id = %id, function = "BlobCreated");
-    let id = id.clone();
     async move {
         let r = handle_blob_created(&app, &body).await;
         if let Err(e) = &r {
@@ -242,7 +241,6 @@ async fn tail(
 ) -> Response {
     let id = invocation_id(&headers);
     let span = info_span!("invocation", invocation_id = %id, function = "Tail");
-    let id = id.clone();
     async move {
         let r = match parse_body(&body) {
             Err(e) => Err(e),
