@@ -25,13 +25,13 @@ targetScope = 'resourceGroup'
 @description('Region of the relay resources. Defaults to the resource group region.')
 param location string = resourceGroup().location
 
-@description('Short lower-case prefix of resource names (letters and digits; the storage account name is built from it).')
+@description('Short prefix of resource names (letters and digits; lower-cased where names are built from it, since the storage account name is).')
 @minLength(3)
 @maxLength(11)
 param namePrefix string = 'mderelay'
 
 @description('Name of the function app (globally unique host name).')
-param functionAppName string = '${namePrefix}-${uniqueString(resourceGroup().id)}'
+param functionAppName string = '${toLower(namePrefix)}-${uniqueString(resourceGroup().id)}'
 
 @description('Tags put on every resource created here.')
 param tags object = {}
@@ -272,7 +272,9 @@ param esGzip string = 'false'
 // ---------------------------------------------------------------------------------------------
 
 var token = uniqueString(resourceGroup().id)
-var storageAccountName = take('${namePrefix}${token}', 24)
+// Storage account names must be lower case; every name uses the same lower-cased prefix.
+var prefix = toLower(namePrefix)
+var storageAccountName = take('${prefix}${token}', 24)
 var deploymentContainerName = 'app-package'
 var eventGridDeadLetterContainerName = 'eventgrid-deadletter'
 
@@ -291,13 +293,9 @@ var topicResourceGroupName = reuseTopic ? topicIdParts[4] : exportResourceGroupN
 var topicName = reuseTopic ? topicIdParts[8] : systemTopicName
 var topicId = resourceId(topicSubscriptionId, topicResourceGroupName, 'Microsoft.EventGrid/systemTopics', topicName)
 
-// Built-in role definition ids (the same in every tenant).
-var roles = {
-  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
-  storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
-  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
-  storageQueueDataMessageSender: 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a'
-}
+// Sink settings that cannot work fail the deployment here, with a message naming the parameter,
+// rather than every invocation at run time. RELAY_SINK is set from this value.
+var validatedSink = ((sink == 'webhook') && empty(webhookUrl)) ? fail('sink=webhook needs the parameter webhookUrl (RELAY_WEBHOOK_URL): the https URL events are posted to.') : (((sink == 'queue') && empty(queueSinkName)) ? fail('sink=queue needs the parameter queueSinkName (RELAY_QUEUE_NAME): the queue of the relay storage account that receives the events.') : (((sink == 'elasticsearch') && empty(esUrl)) ? fail('sink=elasticsearch needs the parameter esUrl (RELAY_ES_URL): the https URL of the cluster.') : (((sink == 'logs-ingestion') && createLogsRule && empty(logsWorkspaceId)) ? fail('sink=logs-ingestion with createLogsRule needs the parameter logsWorkspaceId: the resource id of the Log Analytics workspace.') : (((sink == 'logs-ingestion') && (!createLogsRule) && (empty(logsRuleId) || empty(logsEndpoint) || empty(logsRuleImmutableId))) ? fail('sink=logs-ingestion without createLogsRule needs the parameters logsRuleId, logsEndpoint and logsRuleImmutableId of the existing data collection rule.') : sink))))
 
 // ---------------------------------------------------------------------------------------------
 // Identity
@@ -306,7 +304,7 @@ var roles = {
 // User-assigned, so its roles exist before the app starts (a system-assigned identity would only
 // get them after the app is created, and the host would fail its first storage calls).
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
-  name: '${namePrefix}-id-${token}'
+  name: '${prefix}-id-${token}'
   location: location
   tags: tags
 }
@@ -385,31 +383,15 @@ resource sinkQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-
 // Roles of the app identity on its own account
 // ---------------------------------------------------------------------------------------------
 
-// Storage Blob Data Owner: the Functions host with an identity-based AzureWebJobsStorage needs
-// Owner (not Contributor) on host storage: it manages the azure-webjobs-* containers and takes
-// blob leases for the timer trigger's singleton lock and the listener locks. The relay's
-// checkpoints (lease-serialised state blobs), dead letters and Flex's deployment package live in
-// the same account, so this one assignment covers them.
-resource appBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, identity.id, roles.storageBlobDataOwner)
-  scope: storage
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataOwner)
+// Blob Data Owner, Queue Data Contributor and Table Data Contributor (modules/relay-roles.bicep
+// says why each). In a module so that each assignment's name can include the principal id,
+// which is known only once the identity exists: a re-created identity then gets new
+// assignments instead of failing the redeploy with RoleAssignmentUpdateNotPermitted.
+module relayRoles 'modules/relay-roles.bicep' = {
+  name: 'mde-relay-roles-${token}'
+  params: {
+    storageAccountName: storage.name
     principalId: identity.properties.principalId
-    principalType: 'ServicePrincipal'
-  }
-}
-
-// Storage Queue Data Contributor: the queue trigger reads, updates (visibility) and deletes
-// messages and creates `<queue>-poison` on the fifth failed dequeue, and the queue sink sends;
-// Reader + Message Processor would not allow creating the poison queue.
-resource appQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, identity.id, roles.storageQueueDataContributor)
-  scope: storage
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
-    principalId: identity.properties.principalId
-    principalType: 'ServicePrincipal'
   }
 }
 
@@ -428,7 +410,6 @@ module exportReader 'modules/export-reader.bicep' = {
   params: {
     exportAccountName: exportAccountName
     principalId: identity.properties.principalId
-    principalKey: identity.id
   }
 }
 
@@ -441,11 +422,10 @@ module monitoring 'modules/monitoring.bicep' = {
   params: {
     location: location
     tags: tags
-    workspaceName: '${namePrefix}-log-${token}'
-    appInsightsName: '${namePrefix}-appi-${token}'
+    workspaceName: '${prefix}-log-${token}'
+    appInsightsName: '${prefix}-appi-${token}'
     retentionInDays: logRetentionDays
     principalId: identity.properties.principalId
-    principalKey: identity.id
     alertsEnabled: alertsEnabled
     actionGroupId: alertActionGroupId
     lagAlertThresholdSeconds: lagAlertThresholdSeconds
@@ -459,17 +439,19 @@ module monitoring 'modules/monitoring.bicep' = {
 // ---------------------------------------------------------------------------------------------
 
 var createLogs = (sink == 'logs-ingestion') && createLogsRule
-var logsWorkspaceParts = split(logsWorkspaceId, '/')
-var logsRuleParts = split(logsRuleId, '/')
+// Resource Manager evaluates a skipped module's scope too: an empty id would index out of range,
+// so it stands in for an id in this resource group.
+var placeholderId = '${resourceGroup().id}/providers/none/none/none'
+var logsWorkspaceParts = split(empty(logsWorkspaceId) ? placeholderId : logsWorkspaceId, '/')
+var logsRuleParts = split(empty(logsRuleId) ? placeholderId : logsRuleId, '/')
 
 module logsIngestion 'modules/logs-ingestion.bicep' = if (createLogs) {
   name: 'mde-relay-logs-ingestion-${token}'
   scope: resourceGroup(logsWorkspaceParts[2], logsWorkspaceParts[4])
   params: {
     workspaceName: logsWorkspaceParts[8]
-    namePrefix: '${namePrefix}-${token}'
+    namePrefix: '${prefix}-${token}'
     principalId: identity.properties.principalId
-    principalKey: identity.id
     tags: tags
   }
 }
@@ -480,7 +462,6 @@ module logsAccess 'modules/logs-ingestion-access.bicep' = if ((sink == 'logs-ing
   params: {
     ruleName: logsRuleParts[8]
     principalId: identity.properties.principalId
-    principalKey: identity.id
   }
 }
 
@@ -489,7 +470,7 @@ module logsAccess 'modules/logs-ingestion-access.bicep' = if ((sink == 'logs-ing
 // ---------------------------------------------------------------------------------------------
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
-  name: '${namePrefix}-plan-${token}'
+  name: '${prefix}-plan-${token}'
   location: location
   tags: tags
   kind: 'functionapp'
@@ -655,7 +636,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         // Sink.
         {
           name: 'RELAY_SINK'
-          value: sink
+          value: validatedSink
         }
         {
           name: 'RELAY_BATCH_MAX_EVENTS'
@@ -777,8 +758,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   }
   // The host must be able to reach its storage and the export account from its first start.
   dependsOn: [
-    appBlobOwner
-    appQueueContributor
+    relayRoles
     exportReader
     deploymentContainer
     eventsQueue
@@ -801,27 +781,16 @@ module systemTopic 'modules/eventgrid-topic.bicep' = {
   }
 }
 
-// Storage Queue Data Message Sender, on the events queue only: all the topic's identity does is
-// add messages to it.
-resource topicQueueSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(eventsQueue.id, topicId, roles.storageQueueDataMessageSender)
-  scope: eventsQueue
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataMessageSender)
+// Storage Queue Data Message Sender on the events queue and Blob Data Contributor on the Event
+// Grid dead-letter container, for the topic's identity (modules/topic-roles.bicep). A module, so
+// the assignment names include the topic identity's principal id.
+module topicRoles 'modules/topic-roles.bicep' = {
+  name: 'mde-relay-topic-roles-${token}'
+  params: {
+    storageAccountName: storage.name
+    queueName: eventsQueue.name
+    deadLetterContainerName: eventGridDeadLetterContainer.name
     principalId: systemTopic.outputs.principalId
-    principalType: 'ServicePrincipal'
-  }
-}
-
-// Storage Blob Data Contributor, on the Event Grid dead-letter container only: Event Grid writes
-// the undeliverable events there as blobs.
-resource topicDeadLetterWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(eventGridDeadLetterContainer.id, topicId, roles.storageBlobDataContributor)
-  scope: eventGridDeadLetterContainer
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
-    principalId: systemTopic.outputs.principalId
-    principalType: 'ServicePrincipal'
   }
 }
 
@@ -830,7 +799,7 @@ module blobCreatedSubscription 'modules/eventgrid-subscription.bicep' = {
   scope: resourceGroup(topicSubscriptionId, topicResourceGroupName)
   params: {
     topicName: systemTopic.outputs.name
-    subscriptionName: '${namePrefix}-blob-created-${token}'
+    subscriptionName: '${prefix}-blob-created-${token}'
     containerPrefix: containerPrefix
     queueAccountId: storage.id
     queueName: eventsQueue.name
@@ -838,8 +807,7 @@ module blobCreatedSubscription 'modules/eventgrid-subscription.bicep' = {
   }
   // Event Grid delivers with the topic's identity: its roles come first.
   dependsOn: [
-    topicQueueSender
-    topicDeadLetterWriter
+    topicRoles
   ]
 }
 

@@ -18,6 +18,12 @@
 //!
 //! Memory is bounded by two read chunks, one partial row and one batch, whatever the blob size.
 //! A drain stops early, at a checkpoint, on shutdown or when its deadline passes.
+//!
+//! Every wait is bounded by the deadline (the Functions host kills the whole worker when one
+//! invocation outlives `functionTimeout`): the wait for a drain slot ([`Outcome::Deferred`]
+//! when none came free), the wait for another drain's lease, and a sink send with its retries
+//! and back-off, which may run [`SEND_GRACE`] past the deadline and then fails the drain
+//! before the checkpoint (the batch is sent again, with the same ids, by the next drain).
 
 use crate::deadletter::{DeadLetter, DeadLetterSink};
 use crate::normalize::Format;
@@ -77,6 +83,11 @@ impl Default for DrainSettings {
     }
 }
 
+/// How long past the drain deadline a batch already handed to the sink may take (retries and
+/// back-off included) before the drain gives up on it. Keeps an invocation inside
+/// `functionTimeout` (`RELAY_MAX_DRAIN_TIME` + this must stay below it).
+pub const SEND_GRACE: Duration = Duration::from_secs(60);
+
 /// What to do when another drain holds the blob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Contention {
@@ -100,6 +111,9 @@ pub enum Outcome {
     Missing,
     /// Stopped early (shutdown or deadline) at a checkpoint.
     Stopped,
+    /// Not started: no drain slot (`RELAY_DRAIN_CONCURRENCY`) came free before the deadline or
+    /// shutdown. Nothing was read and the checkpoint is unchanged; Tail drains the blob later.
+    Deferred,
 }
 
 /// What one drain did.
@@ -232,6 +246,8 @@ struct Run<'a> {
     batches: u64,
     /// Newest event time among the batches the sink acknowledged.
     newest: Option<f64>,
+    /// Latest moment a sink send may still be running (deadline + [`SEND_GRACE`]).
+    send_by: Option<Instant>,
 }
 
 impl Run<'_> {
@@ -243,12 +259,23 @@ impl Run<'_> {
         props: &BlobProps,
     ) -> anyhow::Result<()> {
         if !self.batch.is_empty() {
-            let refused = self
-                .d
-                .sink
-                .deliver(&self.batch)
-                .await
-                .with_context(|| format!("sink {} refused a batch", self.d.sink.name()))?;
+            let send = self.d.sink.deliver(&self.batch);
+            let sent = match self.send_by {
+                // Cancelling the send is safe: nothing is checkpointed, so the next drain sends
+                // the batch again with the same event ids.
+                Some(by) => tokio::time::timeout_at(by.into(), send)
+                    .await
+                    .map_err(|_| {
+                        anyhow::anyhow!(
+                            "sink {} did not accept a batch before the invocation's deadline \
+                             (retries included); the rows stay for the next drain",
+                            self.d.sink.name()
+                        )
+                    })?,
+                None => send.await,
+            };
+            let refused =
+                sent.with_context(|| format!("sink {} refused a batch", self.d.sink.name()))?;
             self.newest = crate::metrics::newest(self.newest, &self.batch);
             // Events the sink refused one by one are dead-lettered below, before the checkpoint.
             if !refused.is_empty() {
@@ -369,9 +396,17 @@ impl Drainer {
                 self.source.prefix()
             );
         }
-        // Memory per drain is bounded; the permit bounds the number of drains.
-        let _permit = self.permits.acquire().await.context("drainer closed")?;
-        let lease = match self.lease(key, contention).await? {
+        // Memory per drain is bounded; the permit bounds the number of drains. The wait for it
+        // is bounded too: by the deadline and by shutdown.
+        let Some(_permit) = self.slot(deadline).await? else {
+            info!(
+                blob = %key,
+                "no drain slot came free before the deadline (or shutdown); not started, \
+                 checkpoint unchanged (left to Tail)"
+            );
+            return Ok(Report::new(key, Outcome::Deferred));
+        };
+        let lease = match self.lease(key, contention, deadline).await? {
             Some(l) => l,
             None => {
                 debug!(blob = %key, "another drain holds this blob; skipping");
@@ -391,15 +426,52 @@ impl Drainer {
         result
     }
 
-    async fn lease(&self, key: &BlobKey, contention: Contention) -> anyhow::Result<Option<Lease>> {
+    /// A drain slot, or `None` when `deadline` passes or shutdown starts first (or already
+    /// did: a drain is not started after its deadline).
+    async fn slot(
+        &self,
+        deadline: Option<Instant>,
+    ) -> anyhow::Result<Option<tokio::sync::SemaphorePermit<'_>>> {
+        if Self::past(deadline) || self.stopping() {
+            return Ok(None);
+        }
+        if let Ok(p) = self.permits.try_acquire() {
+            return Ok(Some(p));
+        }
+        let mut stop = self.stop.clone();
+        let expired = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            p = self.permits.acquire() => Ok(Some(p.context("drainer closed")?)),
+            _ = expired => Ok(None),
+            _ = stop.wait_for(|s| *s) => Ok(None),
+        }
+    }
+
+    async fn lease(
+        &self,
+        key: &BlobKey,
+        contention: Contention,
+        deadline: Option<Instant>,
+    ) -> anyhow::Result<Option<Lease>> {
         let started = Instant::now();
         loop {
             if let Some(l) = self.store.acquire(key, self.settings.lease_ttl).await? {
                 return Ok(Some(l));
             }
             match contention {
-                Contention::Wait(max) if started.elapsed() < max && !self.stopping() => {
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+                Contention::Wait(max)
+                    if started.elapsed() < max && !self.stopping() && !Self::past(deadline) =>
+                {
+                    let mut pause = Duration::from_millis(500);
+                    if let Some(d) = deadline {
+                        pause = pause.min(d.saturating_duration_since(Instant::now()));
+                    }
+                    tokio::time::sleep(pause).await;
                 }
                 _ => return Ok(None),
             }
@@ -471,6 +543,7 @@ impl Drainer {
             dead: Vec::new(),
             batches: 0,
             newest: None,
+            send_by: deadline.map(|d| d + SEND_GRACE),
         };
         let end = props.length;
         let start = run.cp.offset;
@@ -511,7 +584,13 @@ impl Drainer {
                     &mut run.dead,
                 );
                 if run.batch.len() >= s.batch_max_events || run.batch.bytes() >= s.batch_max_bytes {
-                    run.commit(framer.resume_offset(), pos, &props).await?;
+                    // Mid-blob, the checkpoint records as examined only what it covers: the
+                    // bytes read past it are not processed yet. Were it the bytes read, a drain
+                    // that stops here (deadline, shutdown, crash) would leave a checkpoint whose
+                    // length equals the blob's, and Tail (which compares lengths) and the next
+                    // drain (up to date) would skip the rest until the blob grows or closes.
+                    let offset = framer.resume_offset();
+                    run.commit(offset, offset, &props).await?;
                     if self.stopping() || Self::past(deadline) {
                         stopped = true;
                         break 'chunks;

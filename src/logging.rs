@@ -47,6 +47,19 @@ impl<W: Write> Write for Redacting<W> {
     }
 }
 
+/// Writes `line` to stderr as one line (line breaks folded into spaces), with SAS signatures
+/// redacted. For failures that must reach an operator even where stdout is logged at a lower
+/// level: the Functions host logs stderr lines containing "error" at Error level.
+pub fn stderr_error(line: &str) {
+    let one: String = redact(line)
+        .chars()
+        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+        .collect();
+    let mut err = io::stderr().lock();
+    let _ = writeln!(err, "{one}");
+    let _ = err.flush();
+}
+
 /// JSON logs on stdout (the Functions host collects them), filtered by `RUST_LOG` (default
 /// `info`).
 pub fn init_json_stdout() {

@@ -56,6 +56,8 @@ pub struct TailReport {
     pub failed: usize,
     /// Drains stopped early (shutdown or deadline).
     pub stopped: usize,
+    /// Drains not started: no drain slot came free before the deadline (the next run does them).
+    pub deferred: usize,
     /// Events sent.
     pub events: u64,
     /// Rows dead-lettered.
@@ -238,6 +240,7 @@ pub async fn run(
                 match r.outcome {
                     Outcome::Busy => report.busy += 1,
                     Outcome::Stopped => report.stopped += 1,
+                    Outcome::Deferred => report.deferred += 1,
                     _ => {}
                 }
             }
@@ -253,6 +256,7 @@ pub async fn run(
         drains = report.drains,
         busy = report.busy,
         stopped = report.stopped,
+        deferred = report.deferred,
         failed = report.failed,
         events = report.events,
         dead_lettered = report.dead_lettered,

@@ -67,6 +67,8 @@ fn parsed() -> &'static Value {
 
 struct Template {
     files: &'static serde_json::Map<String, Value>,
+    /// Values given to main.bicep parameters (as a deployment would), overriding defaults.
+    given: std::cell::RefCell<BTreeMap<String, V>>,
 }
 
 fn template() -> Template {
@@ -74,6 +76,7 @@ fn template() -> Template {
         files: parsed()["files"]
             .as_object()
             .expect("bicep_to_json.py output has no `files`"),
+        given: Default::default(),
     }
 }
 
@@ -267,6 +270,11 @@ impl Template {
     fn ident(&self, frame: &Rc<Frame>, name: &str) -> V {
         let f = self.file(&frame.file);
         if let Some(p) = f["parameters"].get(name) {
+            if frame.caller.is_none() {
+                if let Some(v) = self.given.borrow().get(name) {
+                    return v.clone();
+                }
+            }
             if let Some((caller, module)) = &frame.caller {
                 let decl = &self.file(&caller.file)["modules"][module];
                 if let Some(arg) = Self::body(decl)["params"].get(name) {
@@ -420,6 +428,29 @@ impl Template {
             }
             cur = self.parent(frame, &cur)?;
         }
+    }
+
+    /// The storage account a resource belongs to, as the frame file and symbol that *declare*
+    /// the account: an `existing` account in a module whose name is another account's `.name`
+    /// is that account.
+    fn account_key(&self, frame: &Rc<Frame>, sym: &str) -> Option<(String, String)> {
+        let acct = self.account_of(frame, sym)?;
+        let decl = self.decl(frame, &acct);
+        if decl["existing"] == Value::Bool(true) {
+            if let V::Sym {
+                frame: f2,
+                sym: s2,
+                path,
+            } = self.eval(frame, &Self::body(decl)["name"])
+            {
+                if path == ["name"]
+                    && self.resource_type(&f2, &s2) == "Microsoft.Storage/storageAccounts"
+                {
+                    return self.account_key(&f2, &s2);
+                }
+            }
+        }
+        Some((frame.file.clone(), acct))
     }
 
     /// The app settings of the one function app: name -> (value, the raw expression).
@@ -675,6 +706,9 @@ fn relay_setting_values_default_to_the_binarys_defaults() {
             }
             // No default in the binary: the template leaves it empty (= unset) by default.
             (Some(v), None) => assert_eq!(v, "", "{}: the binary has no default", s.name),
+            // RELAY_SINK is the `sink` parameter after its deploy-time checks (see
+            // sink_settings_that_cannot_work_fail_the_deployment).
+            (None, _) if s.name == "RELAY_SINK" => {}
             (None, _) => assert!(
                 matches!(value, V::Param(..)) || computed_by_the_template(&t, s.name, value),
                 "{}: value is neither known nor a parameter: {value:?}",
@@ -683,9 +717,11 @@ fn relay_setting_values_default_to_the_binarys_defaults() {
         }
     }
     // The one setting the deployer must choose.
-    assert!(
-        matches!(&settings["RELAY_SINK"].0, V::Param(f, n) if f == "main.bicep" && n == "sink")
-    );
+    assert!(mentions_param(
+        &settings["RELAY_SINK"].0,
+        "main.bicep",
+        "sink"
+    ));
 }
 
 #[test]
@@ -771,10 +807,11 @@ fn the_blob_created_queue_is_the_event_grid_destination() {
         .unwrap_or_else(|| panic!("{setting} has no value known before deployment"));
     assert_eq!(queue, "mde-blob-created", "the documented default queue");
 
-    // The queue resource and its account.
+    // The queue resource and its account (created here; modules may reference it `existing`).
     let queues: Vec<_> = t
         .resources_of_type("Microsoft.Storage/storageAccounts/queueServices/queues")
         .into_iter()
+        .filter(|(_, _, d)| d["existing"] != Value::Bool(true))
         .filter(|(f, s, _)| {
             t.lit(&V::Sym {
                 frame: f.clone(),
@@ -997,6 +1034,10 @@ const BUILT_IN_ROLES: &[(&str, &str)] = &[
         "3913510d-42f4-4e42-8a64-420c390055eb",
         "Monitoring Metrics Publisher",
     ),
+    (
+        "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
+        "Storage Table Data Contributor",
+    ),
 ];
 
 fn is_guid(s: &str) -> bool {
@@ -1053,7 +1094,8 @@ fn role_assignments_are_the_intended_built_in_roles() {
     let relay_account = {
         let settings = t.app_settings();
         let (v, _) = &settings["AzureWebJobsStorage__accountName"];
-        t.target(v).expect("account").1.to_string()
+        let (f, s, _) = t.target(v).expect("account");
+        (f.file.clone(), s.to_string())
     };
     for (frame, sym, decl) in t.resources_of_type("Microsoft.Authorization/roleAssignments") {
         let body = Template::body(decl);
@@ -1122,8 +1164,8 @@ fn role_assignments_are_the_intended_built_in_roles() {
             );
         } else if scope_type.starts_with("Microsoft.Storage/") {
             assert_eq!(
-                t.account_of(sframe, ssym).as_deref(),
-                Some(relay_account.as_str()),
+                t.account_key(sframe, ssym).as_ref(),
+                Some(&relay_account),
                 "{}:{sym}: {role} is granted outside the relay account",
                 frame.file
             );
@@ -1147,6 +1189,12 @@ fn role_assignments_are_the_intended_built_in_roles() {
         // Queue trigger (+ poison queue) and the queue sink.
         (
             "Storage Queue Data Contributor",
+            "Microsoft.Storage/storageAccounts",
+            "relay identity",
+        ),
+        // The host's diagnostic events (tables of AzureWebJobsStorage).
+        (
+            "Storage Table Data Contributor",
             "Microsoft.Storage/storageAccounts",
             "relay identity",
         ),
@@ -1278,6 +1326,431 @@ fn the_containers_the_relay_writes_exist_in_its_account() {
             "{setting} = {name} is not a container of the relay account ({containers:?})"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Production hardening (issue 9): names, roles, sampling, deploy-time checks, the guide
+// ---------------------------------------------------------------------------------------------
+
+/// A value computed for given parameter values: what Resource Manager would get, or the message
+/// of the `fail()` it would reach.
+#[derive(Debug, PartialEq)]
+enum Concrete {
+    Str(String),
+    Bool(bool),
+}
+
+/// Evaluates the few operators a deploy-time check uses (`==`, `&&`, `||`, `!`, `?:`, `empty`,
+/// `fail`); anything else is a test failure, so a check the evaluator cannot follow is noticed.
+fn concrete(v: &V) -> Result<Concrete, String> {
+    let b = |v: &V| -> Result<bool, String> {
+        match concrete(v)? {
+            Concrete::Bool(b) => Ok(b),
+            other => panic!("expected a boolean, got {other:?}"),
+        }
+    };
+    match v {
+        V::Str(s) => Ok(Concrete::Str(s.clone())),
+        V::Bool(x) => Ok(Concrete::Bool(*x)),
+        V::Op(op, a) => match op.as_str() {
+            "equals" => Ok(Concrete::Bool(
+                concrete(&a["operand_1"])? == concrete(&a["operand_2"])?,
+            )),
+            "and" => Ok(Concrete::Bool(b(&a["operand_1"])? && b(&a["operand_2"])?)),
+            "or" => Ok(Concrete::Bool(b(&a["operand_1"])? || b(&a["operand_2"])?)),
+            "not" => Ok(Concrete::Bool(!b(&a["bool_value"])?)),
+            "conditional" => {
+                if b(&a["condition"])? {
+                    concrete(&a["true_value"])
+                } else {
+                    concrete(&a["false_value"])
+                }
+            }
+            other => panic!("operator {other} not evaluated here: {v:?}"),
+        },
+        V::Call(f, a) => match f.as_str() {
+            "empty" => match concrete(&a["item_to_test"])? {
+                Concrete::Str(s) => Ok(Concrete::Bool(s.is_empty())),
+                other => panic!("empty({other:?})"),
+            },
+            "fail" => match a.values().next() {
+                Some(V::Str(m)) => Err(m.clone()),
+                other => panic!("fail() without a literal message: {other:?}"),
+            },
+            other => panic!("function {other} not evaluated here: {v:?}"),
+        },
+        other => panic!("not computable before deployment: {other:?}"),
+    }
+}
+
+#[test]
+fn sink_settings_that_cannot_work_fail_the_deployment() {
+    let t = template();
+    let rule =
+        "/subscriptions/s/resourceGroups/g/providers/Microsoft.Insights/dataCollectionRules/r";
+    let ws =
+        "/subscriptions/s/resourceGroups/g/providers/Microsoft.OperationalInsights/workspaces/w";
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Result<&'a str, &'a str>);
+    let cases: &[Case] = &[
+        ("webhook", &[], Err("webhookUrl")),
+        (
+            "webhook",
+            &[("webhookUrl", "https://siem.example/ingest")],
+            Ok("webhook"),
+        ),
+        ("queue", &[], Err("queueSinkName")),
+        ("queue", &[("queueSinkName", "relay-events")], Ok("queue")),
+        ("elasticsearch", &[], Err("esUrl")),
+        (
+            "elasticsearch",
+            &[("esUrl", "https://es.example:9200")],
+            Ok("elasticsearch"),
+        ),
+        ("logs-ingestion", &[], Err("logsWorkspaceId")),
+        (
+            "logs-ingestion",
+            &[("logsWorkspaceId", ws)],
+            Ok("logs-ingestion"),
+        ),
+        (
+            "logs-ingestion",
+            &[("createLogsRule", "false"), ("logsRuleId", rule)],
+            Err("logsEndpoint"),
+        ),
+        (
+            "logs-ingestion",
+            &[
+                ("createLogsRule", "false"),
+                ("logsRuleId", rule),
+                ("logsEndpoint", "https://dce.example"),
+                ("logsRuleImmutableId", "dcr-0123"),
+            ],
+            Ok("logs-ingestion"),
+        ),
+        ("stdout", &[], Ok("stdout")),
+        ("file", &[], Ok("file")),
+    ];
+    for (sink, params, want) in cases {
+        let mut given = BTreeMap::from([("sink".to_string(), V::Str(sink.to_string()))]);
+        for name in [
+            "webhookUrl",
+            "queueSinkName",
+            "esUrl",
+            "logsWorkspaceId",
+            "logsRuleId",
+            "logsEndpoint",
+            "logsRuleImmutableId",
+        ] {
+            given.insert(name.to_string(), V::Str(String::new()));
+        }
+        given.insert("createLogsRule".to_string(), V::Bool(true));
+        for (k, v) in params.iter() {
+            let v = match *v {
+                "true" => V::Bool(true),
+                "false" => V::Bool(false),
+                v => V::Str(v.to_string()),
+            };
+            given.insert(k.to_string(), v);
+        }
+        *t.given.borrow_mut() = given;
+        let settings = t.app_settings();
+        let got = concrete(&settings["RELAY_SINK"].0);
+        let case = format!("sink={sink} {params:?}");
+        match (want, got) {
+            (Ok(w), Ok(Concrete::Str(g))) => assert_eq!(&g, w, "{case}"),
+            (Err(param), Err(msg)) => {
+                assert!(
+                    msg.contains(param) && msg.contains(sink),
+                    "{case}: the failure message names the sink and the parameter: {msg}"
+                );
+            }
+            (w, g) => panic!("{case}: expected {w:?}, the template gives {g:?}"),
+        }
+    }
+}
+
+#[test]
+fn role_assignment_names_derive_from_scope_principal_and_role() {
+    let t = template();
+    let assignments = t.resources_of_type("Microsoft.Authorization/roleAssignments");
+    assert!(assignments.len() >= 7, "{}", assignments.len());
+    for (frame, sym, decl) in assignments {
+        let body = Template::body(decl);
+        let at = format!("{}:{sym}", frame.file);
+        let (f, args) = match t.eval(&frame, &body["name"]) {
+            V::Call(f, args) => (f, args),
+            other => panic!("{at}: name is not guid(...): {other:?}"),
+        };
+        assert_eq!(f, "guid", "{at}");
+        let parts: Vec<String> = args.values().map(|v| format!("{v:?}")).collect();
+        let scope = t.eval(&frame, &body["scope"]);
+        let scope_id = t.access(scope, &["id".into()]);
+        let props = t.eval(&frame, &body["properties"]);
+        let principal = t.access(props.clone(), &["principalId".into()]);
+        let role = match t.access(props, &["roleDefinitionId".into()]) {
+            V::Call(_, a) => a["resource_name_1"].clone(),
+            other => panic!("{at}: roleDefinitionId {other:?}"),
+        };
+        for (what, v) in [
+            ("the scope's id", scope_id),
+            ("the principal id", principal),
+            ("the role id", role),
+        ] {
+            assert!(
+                parts.contains(&format!("{v:?}")),
+                "{at}: the assignment name must be derived from {what} ({v:?}); it is guid({parts:?})"
+            );
+        }
+    }
+}
+
+#[test]
+fn resource_names_use_the_lower_cased_prefix() {
+    let t = template();
+    let main = t.file("main.bicep");
+    // Every use of namePrefix outside its own declaration goes through toLower().
+    fn walk(j: &Value, lowered: bool, at: &str, hits: &mut Vec<String>) {
+        match j {
+            Value::Object(o) => {
+                if o.get("$ref").and_then(Value::as_str) == Some("namePrefix") && !lowered {
+                    hits.push(at.to_string());
+                }
+                let lower = lowered || o.get("type").and_then(Value::as_str) == Some("to_lower");
+                for (k, v) in o {
+                    walk(v, lower, &format!("{at}.{k}"), hits);
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|v| walk(v, lowered, at, hits)),
+            Value::String(s) if s.contains("${namePrefix") => hits.push(format!("{at}: {s}")),
+            _ => {}
+        }
+    }
+    let mut hits = Vec::new();
+    for (section, items) in main.as_object().unwrap() {
+        for (name, decl) in items.as_object().into_iter().flatten() {
+            let mut d = decl.clone();
+            if section == "parameters" && name == "namePrefix" {
+                continue;
+            }
+            if let Some(o) = d.as_object_mut() {
+                o.remove("decorators");
+            }
+            walk(&d, false, &format!("{section}.{name}"), &mut hits);
+        }
+    }
+    assert!(
+        hits.is_empty(),
+        "namePrefix used without toLower(): {hits:#?}"
+    );
+    // The storage account name (lower case only) is built from the lowered prefix.
+    let root = Template::root();
+    let account = t.eval(&root, &main["variables"]["storageAccountName"]["value"]);
+    assert!(
+        format!("{account:?}").contains("to_lower"),
+        "storage account name: {account:?}"
+    );
+}
+
+#[test]
+fn host_json_sampling_keeps_the_relays_log_lines() {
+    let text = std::fs::read_to_string(repo().join("host.json")).expect("host.json");
+    let host: Value = serde_json::from_str(&text).expect("host.json is JSON");
+    let sampling = &host["logging"]["applicationInsights"]["samplingSettings"];
+    if sampling["isEnabled"] == Value::Bool(false) {
+        return;
+    }
+    // Sampling is on by default: the guide's queries and alerts read traces (the relay's
+    // stdout/stderr lines) and exceptions, so those types must be excluded from it.
+    let excluded: Vec<&str> = sampling["excludedTypes"]
+        .as_str()
+        .unwrap_or_default()
+        .split(';')
+        .map(str::trim)
+        .collect();
+    for ty in ["Trace", "Exception"] {
+        assert!(
+            excluded.contains(&ty),
+            "host.json logging.applicationInsights.samplingSettings must exclude {ty} \
+             (or set isEnabled false): {sampling}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// docs/deploy.md
+// ---------------------------------------------------------------------------------------------
+
+fn deploy_md() -> String {
+    std::fs::read_to_string(repo().join("docs/deploy.md")).expect("docs/deploy.md")
+}
+
+/// The shell commands of the ```sh blocks of `text`, continuation lines joined.
+fn shell_commands(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut in_block = false;
+    let mut cur = String::new();
+    for line in text.lines() {
+        let l = line.trim();
+        if l.starts_with("```") {
+            in_block = l == "```sh" || l == "```bash";
+            continue;
+        }
+        if !in_block {
+            continue;
+        }
+        cur.push_str(l.trim_end_matches('\\'));
+        cur.push(' ');
+        if !(l.ends_with('\\') || l.ends_with('|')) {
+            out.push(std::mem::take(&mut cur));
+        }
+    }
+    out
+}
+
+/// The text of the `## title` section.
+fn section<'a>(text: &'a str, title: &str) -> &'a str {
+    let start = text
+        .find(&format!("\n## {title}"))
+        .unwrap_or_else(|| panic!("docs/deploy.md has no section `## {title}`"));
+    let rest = &text[start + 1..];
+    let end = rest[3..].find("\n## ").map(|e| e + 3).unwrap_or(rest.len());
+    &rest[..end]
+}
+
+/// Words that mark a command as touching the export account or what lives beside it.
+const EXPORT_MARKERS: &[&str] = &[
+    "EXPORT_ID",
+    "<export-",
+    "export-rg",
+    "system-topic",
+    "TOPIC_ID",
+    "<system-topic-id>",
+];
+
+#[test]
+fn deploy_guide_uses_the_export_subscription_everywhere() {
+    let md = deploy_md();
+    let mut checked = 0;
+    // Inline `az ...` commands count too.
+    let inline: Vec<String> = md
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|c| c.starts_with("az "))
+        .map(|c| c.replace('\n', " "))
+        .collect();
+    for cmd in shell_commands(&md).into_iter().chain(inline) {
+        for part in cmd.split('|').map(str::trim) {
+            let Some(az) = part.find("az ").map(|i| &part[i..]) else {
+                continue;
+            };
+            if EXPORT_MARKERS.iter().any(|m| cmd.contains(m)) && !az.starts_with("az deployment") {
+                checked += 1;
+                assert!(
+                    cmd.contains("--subscription"),
+                    "a command touching the export account needs --subscription \
+                     (the export account may be in another subscription): {cmd}"
+                );
+            }
+        }
+    }
+    assert!(checked >= 5, "only {checked} export-account commands found");
+    for cmd in shell_commands(&md) {
+        if cmd.contains("az provider register") {
+            assert!(
+                cmd.contains("--wait"),
+                "provider registration must wait: {cmd}"
+            );
+        }
+    }
+    assert!(md.contains("az provider register"));
+}
+
+#[test]
+fn deploy_guide_looks_up_the_system_topic_case_insensitively() {
+    let md = deploy_md();
+    let lookup = shell_commands(&md)
+        .into_iter()
+        .find(|c| c.contains("az eventgrid system-topic list"))
+        .expect("the guide looks up an existing system topic");
+    assert!(lookup.contains("--subscription"), "{lookup}");
+    let lower = lookup.to_lowercase();
+    assert!(
+        lower.contains("tolower($2) == \"microsoft.storage.storageaccounts\"")
+            && lower.contains("tolower($3) == tolower(src)"),
+        "filter on the topic type and the source, both case-insensitively: {lookup}"
+    );
+    assert!(
+        lookup.contains("[].[id, topicType, source"),
+        "the columns the filter reads: {lookup}"
+    );
+}
+
+#[test]
+fn deploy_guide_teardown_stands_alone() {
+    let md = deploy_md();
+    let td = section(&md, "Tear down");
+    let cmds = shell_commands(td);
+    assert!(cmds.iter().any(|c| c.contains("az group delete")), "{td}");
+    let mut defined: Vec<String> = Vec::new();
+    for c in &cmds {
+        // Assignments (`NAME=...`) and shell functions (`name() {`).
+        let head = c.trim_start();
+        if let Some((name, _)) = head.split_once('=') {
+            if !name.is_empty()
+                && name
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+            {
+                defined.push(name.to_string());
+            }
+        }
+        if let Some((name, _)) = head.split_once("()") {
+            defined.push(name.trim().to_string());
+        }
+        let mut rest = c.as_str();
+        while let Some(i) = rest.find('$') {
+            rest = &rest[i + 1..];
+            let name: String = rest
+                .trim_start_matches('{')
+                .chars()
+                .take_while(|ch| ch.is_ascii_alphanumeric() || *ch == '_')
+                .collect();
+            if name.is_empty() || name.chars().all(|ch| ch.is_ascii_digit()) {
+                continue; // $( … ) or a function's $1
+            }
+            assert!(
+                defined.contains(&name),
+                "teardown uses ${name}, which it does not set itself (a reader may come back \
+                 in a new shell): {c}"
+            );
+        }
+    }
+}
+
+#[test]
+fn deploy_guide_states_permissions_and_the_role_propagation_delay() {
+    let md = deploy_md();
+    let paragraphs: Vec<String> = md
+        .split("\n\n")
+        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert!(
+        paragraphs
+            .iter()
+            .any(|p| p.contains("export account's **resource group**")
+                && p.contains("**Owner**")
+                && p.contains("**Contributor + Role Based Access Control Administrator**")),
+        "docs/deploy.md must state the deployer's roles on the export account's resource group"
+    );
+    assert!(
+        paragraphs.iter().any(|p| p.contains("role assignments")
+            && p.contains("minutes")
+            && p.contains("-poison")
+            && p.contains("Tail")),
+        "docs/deploy.md must say that new role assignments take minutes, that the first \
+         messages may go to the poison queue, and that Tail still drains those blobs"
+    );
 }
 
 /// The alert rules (issue 12): one on lag and one on dead letters, both log-based over the

@@ -310,7 +310,8 @@ async fn sigkill_mid_drain_loses_nothing_and_resends_at_most_one_batch() {
     }
 }
 
-/// SIGTERM: the handler stops taking work and exits cleanly.
+/// SIGTERM: the handler stops taking work and exits with the host's "intentional restart" code
+/// 200, so a host still routing to it restarts the worker (it does not restart one that exits 0).
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_stops_cleanly() {
     let env = Env::new().await;
@@ -318,8 +319,14 @@ async fn sigterm_stops_cleanly() {
     let (st, _) = relay.tail().await;
     assert_eq!(st, 200, "{}", relay.logs());
     let status = relay.terminate();
-    assert!(status.success(), "{status:?}\n{}", relay.logs());
+    assert_eq!(
+        status.code(),
+        Some(mde_relay::handler::RESTART_EXIT_CODE.into()),
+        "{status:?}\n{}",
+        relay.logs()
+    );
     assert!(relay.logs().contains("shutdown requested"));
+    assert!(relay.logs().contains("mde-relay handler stopped"));
 }
 
 /// Bad settings stop start-up with a message naming the setting, before listening.

@@ -10,6 +10,12 @@
 //! Needs `zip` and `unzip` (Debian packages; `.ci/test` installs them when missing), and the
 //! repo root's `host.json` and `<Function>/function.json` folders with a `serve` command that
 //! implements the custom-handler protocol.
+//!
+//! `package_builds_a_binary_for_glibc_2_28` runs the script for real: cargo-zigbuild and zig
+//! from PyPI (installed by the script into `target/zigbuild-venv` on first use), a build for
+//! `x86_64-unknown-linux-gnu.2.28` in `target/package` (the `dev` profile: symbol versions come
+//! from the link, not the optimisation level, and a release build would add minutes to CI), and
+//! the zip checked as the platform would load it.
 
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -238,4 +244,110 @@ fn package_has_the_functions_layout_and_the_binary_answers_the_host() {
         std::thread::sleep(Duration::from_millis(25));
     };
     assert!(answer.starts_with("HTTP/1."), "{answer}");
+}
+
+/// Highest `GLIBC_x.y` symbol version `objdump -T` lists for `binary`, if any.
+fn max_glibc(binary: &Path) -> Option<(u32, u32)> {
+    let out = Command::new("objdump")
+        .arg("-T")
+        .arg(binary)
+        .output()
+        .expect("run objdump -T");
+    assert!(out.status.success(), "objdump -T failed: {out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split("GLIBC_")
+        .skip(1)
+        .filter_map(|rest| {
+            let v: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
+            let mut parts = v.split('.').map(|p| p.parse::<u32>().ok());
+            Some((parts.next()??, parts.next().flatten().unwrap_or(0)))
+        })
+        .max()
+}
+
+#[test]
+fn package_builds_a_binary_for_glibc_2_28() {
+    require_tool("zip");
+    require_tool("unzip");
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg("command -v objdump")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(found, "`objdump` not found: apt-get install binutils");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let zip = tmp.path().join("mde-relay.zip");
+    let mut cmd = Command::new("bash");
+    // The nested cargo sees the environment of a hand-run script, not the CARGO_* variables
+    // `cargo test` gives this process (which would make it rebuild crates on every switch).
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().into_owned();
+        if k.starts_with("CARGO_") && k != "CARGO_HOME" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env_remove("CARGO");
+    let out = cmd
+        .arg(repo().join("scripts/package.sh"))
+        .args(["--profile", "dev", "--out"])
+        .arg(&zip)
+        .env("CARGO_TARGET_DIR", repo().join("target/package"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run scripts/package.sh");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "scripts/package.sh failed (it installs cargo-zigbuild and ziglang from PyPI into \
+         target/zigbuild-venv; that needs python3 with venv and the PyPI registry):\n{log}"
+    );
+
+    // Layout and modes.
+    let entries = zip_entries(&zip);
+    let names: BTreeSet<String> = entries.iter().map(|(n, _)| n.clone()).collect();
+    let mut expected: BTreeSet<String> = function_folders()
+        .iter()
+        .map(|f| format!("{f}/function.json"))
+        .collect();
+    expected.insert("host.json".into());
+    expected.insert("mde-relay".into());
+    assert_eq!(names, expected, "zip entries");
+    let mode = &entries.iter().find(|(n, _)| n == "mde-relay").unwrap().1;
+    assert_eq!(mode, "-rwxr-xr-x", "mde-relay is packaged with mode 0755");
+
+    // The packaged binary: dynamically linked against glibc, never above 2.28.
+    let app = tmp.path().join("app");
+    let st = Command::new("unzip")
+        .arg("-q")
+        .arg(&zip)
+        .arg("-d")
+        .arg(&app)
+        .status()
+        .expect("unzip");
+    assert!(st.success());
+    let exe = app.join("mde-relay");
+    let glibc = max_glibc(&exe).unwrap_or_else(|| {
+        panic!("the packaged binary lists no GLIBC_ symbol versions; expected a glibc build")
+    });
+    assert!(
+        glibc <= (2, 28),
+        "the packaged binary needs GLIBC_{}.{}; the Flex Consumption image may only have 2.28",
+        glibc.0,
+        glibc.1
+    );
+    assert!(
+        log.contains("GLIBC_"),
+        "the script reports the glibc it needs:\n{log}"
+    );
+    // And it runs (this machine's glibc is newer, which is fine).
+    let v = Command::new(&exe)
+        .arg("--version")
+        .output()
+        .expect("run the packaged binary");
+    assert!(v.status.success(), "{v:?}");
+    assert!(String::from_utf8_lossy(&v.stdout).contains("mde-relay"));
 }

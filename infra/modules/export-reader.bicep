@@ -9,9 +9,6 @@ param exportAccountName string
 @description('Principal (object) id of the relay identity.')
 param principalId string
 
-@description('A value fixed at deployment start that identifies the principal (its resource id), for the assignment name.')
-param principalKey string
-
 var storageBlobDataReader = '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
 
 resource exportAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -23,7 +20,7 @@ resource exportAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing =
 // ranges. It never writes there. Management-plane roles would not do: they list blobs but
 // reads fail.
 resource exportBlobReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(exportAccount.id, principalKey, storageBlobDataReader)
+  name: guid(exportAccount.id, principalId, storageBlobDataReader)
   scope: exportAccount
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataReader)

@@ -9,9 +9,6 @@ param ruleName string
 @description('Principal (object) id of the relay identity.')
 param principalId string
 
-@description('A value fixed at deployment start that identifies the principal (its resource id), for the assignment name.')
-param principalKey string
-
 var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
 
 resource rule 'Microsoft.Insights/dataCollectionRules@2022-06-01' existing = {
@@ -19,7 +16,7 @@ resource rule 'Microsoft.Insights/dataCollectionRules@2022-06-01' existing = {
 }
 
 resource publisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(rule.id, principalKey, monitoringMetricsPublisher)
+  name: guid(rule.id, principalId, monitoringMetricsPublisher)
   scope: rule
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', monitoringMetricsPublisher)

@@ -15,9 +15,6 @@ param namePrefix string
 @description('Principal (object) id of the relay identity.')
 param principalId string
 
-@description('A value fixed at deployment start that identifies the principal (its resource id), for the assignment name.')
-param principalKey string
-
 @description('Tags put on the endpoint and the rule.')
 param tags object = {}
 
@@ -187,7 +184,7 @@ resource rule 'Microsoft.Insights/dataCollectionRules@2022-06-01' = {
 
 // Monitoring Metrics Publisher on the rule: the role the Logs Ingestion API checks.
 resource publisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(rule.id, principalKey, monitoringMetricsPublisher)
+  name: guid(rule.id, principalId, monitoringMetricsPublisher)
   scope: rule
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', monitoringMetricsPublisher)

@@ -14,9 +14,6 @@ param retentionInDays int = 30
 @description('Principal (object) id of the relay identity, which sends the telemetry.')
 param principalId string
 
-@description('A value fixed at deployment start that identifies the principal (its resource id), for the assignment name.')
-param principalKey string
-
 var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
 
 // Alerts (docs/operations.md). The relay logs one `event=drain_summary` JSON line per drain
@@ -79,7 +76,7 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
 // Monitoring Metrics Publisher on the component: the Entra-authenticated ingestion of the
 // host's traces, requests and metrics needs it (and nothing else does).
 resource telemetryPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(appInsights.id, principalKey, monitoringMetricsPublisher)
+  name: guid(appInsights.id, principalId, monitoringMetricsPublisher)
   scope: appInsights
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', monitoringMetricsPublisher)

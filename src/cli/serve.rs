@@ -23,6 +23,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(crate::handler::serve(port, prepared))?;
-    Ok(ExitCode::SUCCESS)
+    // After SIGTERM a non-zero code, so that a host still routing to this worker restarts it;
+    // after Ctrl-C, 0 (see crate::handler::RESTART_EXIT_CODE).
+    let how = rt.block_on(crate::handler::serve(port, prepared))?;
+    Ok(ExitCode::from(how.exit_code()))
 }

@@ -56,7 +56,7 @@ pub static SETTINGS: &[Setting] = &[
     s("RELAY_CLOSE_GRACE", Some("30m"), false, false, "A blob is closed (its final unterminated row processed) once its hour ended and it was last written this long ago."),
     s("RELAY_LEASE_SECONDS", Some("30"), false, false, "Lease on a blob's checkpoint while it is drained (15-60; renewed every third)."),
     s("RELAY_DRAIN_CONCURRENCY", Some("4"), false, false, "Blobs drained at once by one instance."),
-    s("RELAY_MAX_DRAIN_TIME", Some("8m"), false, false, "An invocation stops draining (at a checkpoint) after this long; keep it below functionTimeout."),
+    s("RELAY_MAX_DRAIN_TIME", Some("8m"), false, false, "An invocation stops draining (at a checkpoint) after this long, and no wait (drain slot, lease, sink retries) outlasts it; a sink send in flight gets 60 s more, so keep it 1 min+ below functionTimeout."),
     s("RELAY_TAIL_SWEEP_INTERVAL", Some("1h"), false, false, "How often Tail also re-checks the last RELAY_TAIL_SWEEP_HOURS hours."),
     s("RELAY_TAIL_SWEEP_HOURS", Some("48"), false, false, "How many hours back the slow sweep looks."),
     s("RELAY_MAX_REQUEST_BYTES", Some("4MiB"), false, false, "Largest invocation body the handler accepts."),

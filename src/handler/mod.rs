@@ -10,9 +10,21 @@
 //! * `POST /Tail`: timer trigger; one [`crate::tail`] run.
 //!
 //! Logs are JSON lines on stdout (the host collects them), each carrying the invocation id of
-//! the request it belongs to. On SIGTERM (or Ctrl-C) the server stops accepting requests, running
-//! drains stop at their next checkpoint (everything acknowledged stays checkpointed), in-flight
-//! invocations answer, and the process exits.
+//! the request it belongs to. The host logs stdout at Information and ignores the body of a
+//! non-2xx answer, so every failed invocation (and every other non-2xx answer) also writes one
+//! line containing `error` to stderr, which the host logs at Error level ([`report_failure`]).
+//! Every 2xx answer is a JSON object with `Content-Type: application/json`: the host leaves an
+//! invocation with an empty 2xx body uncompleted until `functionTimeout`.
+//!
+//! An invocation never waits past its deadline (`RELAY_MAX_DRAIN_TIME` from its start): a blob
+//! that gets no drain slot in time is left to Tail with its checkpoint unchanged
+//! ([`crate::drain::Outcome::Deferred`]) and the invocation answers.
+//!
+//! On SIGTERM (or Ctrl-C) the server stops accepting requests, running drains stop at their next
+//! checkpoint (everything acknowledged stays checkpointed), in-flight invocations answer, and the
+//! process exits: with [`RESTART_EXIT_CODE`] after SIGTERM, so that a host still routing to this
+//! worker restarts it (the host does not restart a worker that exits 0), and with 0 after Ctrl-C
+//! (a hand-run `serve`).
 
 pub mod events;
 pub mod protocol;
@@ -35,6 +47,32 @@ use tracing::{error, info, info_span, warn, Instrument};
 /// the blob to it (and to Tail).
 const BUSY_WAIT: Duration = Duration::from_secs(5);
 
+/// Exit code after SIGTERM: the Functions host's "intentional restart" code. The host restarts
+/// a worker that exits non-zero but not one that exits 0 (it would keep routing invocations to a
+/// dead port), and unlike other non-zero codes 200 does not count towards the three worker
+/// errors in 30 minutes that stop the app (platform facts §3a). A disposing host ignores it.
+pub const RESTART_EXIT_CODE: u8 = 200;
+
+/// How `serve` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    /// SIGTERM: the platform (or the host) stops the worker.
+    Terminate,
+    /// Ctrl-C (SIGINT): someone running `serve` by hand.
+    Interrupt,
+}
+
+impl Shutdown {
+    /// The process exit code for this way of ending: [`RESTART_EXIT_CODE`] after SIGTERM, 0
+    /// after Ctrl-C.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Shutdown::Terminate => RESTART_EXIT_CODE,
+            Shutdown::Interrupt => 0,
+        }
+    }
+}
+
 /// What the handler needs to serve invocations.
 pub struct App {
     /// The drainer (source, checkpoints, sink, dead letters).
@@ -54,14 +92,51 @@ pub fn init_logging() {
 /// The router: `GET /`, `POST /BlobCreated`, `POST /Tail`, with a body limit of `max_body`.
 pub fn router(app: Arc<App>, max_body: usize) -> Router {
     Router::new()
-        .route("/", get(|| async { "mde-relay ready" }))
+        // Any answer satisfies the host's readiness ping; JSON like every other 2xx answer.
+        .route(
+            "/",
+            get(|| async { axum::Json(serde_json::json!({"status": "ready"})) }),
+        )
         .route("/BlobCreated", post(blob_created))
         .route("/Tail", post(tail))
         .fallback(|| async { (StatusCode::NOT_FOUND, "no such function") })
         .layer(DefaultBodyLimit::max(max_body))
         // Refuses a body whose Content-Length is over the limit before reading any of it.
         .layer(tower_http::limit::RequestBodyLimitLayer::new(max_body))
+        // Outermost: sees the answers of the layers above too (413, 404, 405).
+        .layer(axum::middleware::from_fn(report_other_failures))
         .with_state(app)
+}
+
+/// Writes the one stderr `error` line for a non-2xx answer that no invocation handler reported
+/// (an over-limit body, an unknown function, a wrong method): the host would log nothing else.
+async fn report_other_failures(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let what = format!("{} {}", req.method(), req.uri().path());
+    let id = invocation_id(req.headers());
+    let resp = next.run(req).await;
+    if !resp.status().is_success() && resp.extensions().get::<protocol::Reported>().is_none() {
+        let why = resp
+            .status()
+            .canonical_reason()
+            .unwrap_or("request refused");
+        crate::logging::stderr_error(&format!(
+            "error: {what} (invocation {id}) answered {}: {why}",
+            resp.status().as_u16()
+        ));
+    }
+    resp
+}
+
+/// Reports a failed invocation where operators look: the structured stdout log line and one
+/// stderr line containing `error` (which the host logs at Error level), both redacted.
+fn report_failure(function: &str, id: &str, reason: &str) {
+    error!(error = %reason, "invocation failed");
+    crate::logging::stderr_error(&format!(
+        "error: {function} invocation {id} failed: {reason}"
+    ));
 }
 
 fn invocation_id(h: &HeaderMap) -> String {
@@ -85,7 +160,7 @@ async fn blob_created(
     async move {
         let r = handle_blob_created(&app, &body).await;
         if let Err(e) = &r {
-            error!(error = %e, "invocation failed");
+            report_failure("BlobCreated", &id, e);
         }
         answer(r)
     }
@@ -106,7 +181,16 @@ async fn handle_blob_created(app: &App, body: &[u8]) -> Result<(), String> {
     if evs.is_empty() {
         return Err("invocation carries no trigger data".into());
     }
-    info!(events = evs.len(), dequeue_count = ?dequeue, "BlobCreated invocation");
+    // `Metadata.Id` is not the queue message id: for a JSON message the host copies the
+    // message's own top-level properties into Metadata, and the event's `id` replaces the
+    // message `Id` there (platform facts §3a). So only the events' own ids are logged.
+    let event_ids: Vec<&str> = evs.iter().filter_map(|e| e.id.as_deref()).collect();
+    info!(
+        events = evs.len(),
+        event_ids = ?event_ids,
+        dequeue_count = ?dequeue,
+        "BlobCreated invocation"
+    );
     let d = &app.drainer;
     let deadline = Instant::now() + app.max_drain_time;
     let mut failures = Vec::new();
@@ -136,7 +220,7 @@ async fn handle_blob_created(app: &App, body: &[u8]) -> Result<(), String> {
                 if r.outcome == Outcome::Busy {
                     info!(blob = %key, "blob is being drained elsewhere; left to that drain and Tail");
                 }
-                if r.outcome == Outcome::Stopped && d.stopping() {
+                if matches!(r.outcome, Outcome::Stopped | Outcome::Deferred) && d.stopping() {
                     failures.push(format!("{key}: interrupted by shutdown"));
                 }
             }
@@ -179,7 +263,7 @@ async fn tail(
             }
         };
         if let Err(e) = &r {
-            error!(error = %e, "invocation failed");
+            report_failure("Tail", &id, e);
         }
         answer(r)
     }
@@ -219,10 +303,12 @@ pub fn prepare() -> anyhow::Result<Prepared> {
     })
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or Ctrl-C, saying which.
+async fn shutdown_signal() -> Shutdown {
     let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     };
     #[cfg(unix)]
     let term = async {
@@ -236,13 +322,14 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        _ = ctrl_c => Shutdown::Interrupt,
+        _ = term => Shutdown::Terminate,
     }
 }
 
-/// Serves on 127.0.0.1:`port` until SIGTERM.
-pub async fn serve(port: u16, prepared: Prepared) -> anyhow::Result<()> {
+/// Serves on 127.0.0.1:`port` until SIGTERM or Ctrl-C, and says which ended it (the caller
+/// exits with [`Shutdown::exit_code`]).
+pub async fn serve(port: u16, prepared: Prepared) -> anyhow::Result<Shutdown> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{port}: {e}"))?;
@@ -259,10 +346,12 @@ pub async fn serve(port: u16, prepared: Prepared) -> anyhow::Result<()> {
         version = env!("CARGO_PKG_VERSION"),
         "mde-relay handler listening"
     );
+    let (ended_tx, ended_rx) = tokio::sync::oneshot::channel();
     let shutdown = async move {
-        shutdown_signal().await;
-        info!("shutdown requested: no new work; running drains stop at their next checkpoint");
+        let how = shutdown_signal().await;
+        info!(signal = ?how, "shutdown requested: no new work; running drains stop at their next checkpoint");
         let _ = stop.send(true);
+        let _ = ended_tx.send(how);
     };
     axum::serve(listener, router(app, max_body))
         .with_graceful_shutdown(shutdown)
@@ -270,6 +359,7 @@ pub async fn serve(port: u16, prepared: Prepared) -> anyhow::Result<()> {
     if let Err(e) = drainer.sink().finish().await {
         error!(error = %e, "sink did not flush on shutdown");
     }
-    info!("mde-relay handler stopped");
-    Ok(())
+    let how = ended_rx.await.unwrap_or(Shutdown::Terminate);
+    info!(exit_code = how.exit_code(), "mde-relay handler stopped");
+    Ok(how)
 }

@@ -49,15 +49,27 @@ impl Invocation {
     }
 }
 
+/// Marks an answer whose failure the invocation handler already reported (stdout and stderr),
+/// so the router's catch-all does not report it again.
+#[derive(Debug, Clone, Copy)]
+pub struct Reported;
+
 /// The answer to the host: 200 and the empty result for success, 500 (the invocation fails and
-/// the trigger retries) with the message in `Logs` otherwise.
+/// the trigger retries) with the message in `Logs` otherwise. Always a JSON object with
+/// `Content-Type: application/json`: the host fails a 2xx answer with another content type and
+/// never completes one with an empty body.
 pub fn answer(result: Result<(), String>) -> Response {
+    let failed = result.is_err();
     let (status, logs) = match result {
         Ok(()) => (StatusCode::OK, Vec::new()),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, vec![e]),
     };
     let body = json!({"Outputs": {}, "Logs": logs, "ReturnValue": null});
-    (status, axum::Json(body)).into_response()
+    let mut resp = (status, axum::Json(body)).into_response();
+    if failed {
+        resp.extensions_mut().insert(Reported);
+    }
+    resp
 }
 
 #[cfg(test)]

@@ -197,7 +197,10 @@ impl Env {
 pub struct Relay {
     pub child: Child,
     pub port: u16,
+    /// stdout (the JSON logs).
     pub log: PathBuf,
+    /// stderr, kept apart: the host logs its lines containing "error" at Error level.
+    pub err_log: PathBuf,
     client: reqwest::Client,
 }
 
@@ -215,20 +218,23 @@ impl Relay {
     pub async fn start(env: &Env, extra: &[(&str, &str)]) -> Relay {
         let port = free_port();
         let log = env.dir.path().join(format!("relay-{port}.log"));
+        let err_log = env.dir.path().join(format!("relay-{port}.stderr"));
         let out = std::fs::File::create(&log).unwrap();
+        let err = std::fs::File::create(&err_log).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mde-relay"));
         cmd.arg("serve")
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(env.host_env(port))
             .envs(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())))
-            .stdout(Stdio::from(out.try_clone().unwrap()))
-            .stderr(Stdio::from(out));
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err));
         let child = cmd.spawn().expect("start mde-relay serve");
         let relay = Relay {
             child,
             port,
             log,
+            err_log,
             client: reqwest::Client::new(),
         };
         let started = Instant::now();
@@ -252,9 +258,14 @@ impl Relay {
         relay
     }
 
-    /// Everything the relay wrote to stdout/stderr.
+    /// Everything the relay wrote to stdout, then everything it wrote to stderr.
     pub fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        std::fs::read_to_string(&self.log).unwrap_or_default() + &self.stderr()
+    }
+
+    /// What the relay wrote to stderr.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.err_log).unwrap_or_default()
     }
 
     /// Posts an invocation the way the host does; returns status and body.
@@ -300,9 +311,18 @@ impl Relay {
 
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
+        self.signal(libc::SIGTERM)
+    }
+
+    /// Sends SIGINT (Ctrl-C) and waits for the exit status.
+    pub fn interrupt(&mut self) -> std::process::ExitStatus {
+        self.signal(libc::SIGINT)
+    }
+
+    fn signal(&mut self, sig: libc::c_int) -> std::process::ExitStatus {
         // SAFETY: signalling our own child by pid.
         unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
+            libc::kill(self.child.id() as i32, sig);
         }
         self.child.wait().unwrap()
     }
