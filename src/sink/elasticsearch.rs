@@ -306,6 +306,10 @@ impl Destination for Elasticsearch {
         &self.target
     }
 
+    fn url_setting(&self) -> &'static str {
+        "RELAY_ES_URL"
+    }
+
     fn content_type(&self) -> &'static str {
         "application/x-ndjson"
     }

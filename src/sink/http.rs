@@ -107,6 +107,9 @@ pub trait Destination: Send + Sync + 'static {
     /// `Content-Type` of request bodies.
     fn content_type(&self) -> &'static str;
 
+    /// The setting holding the destination's URL, for messages (`RELAY_WEBHOOK_URL`).
+    fn url_setting(&self) -> &'static str;
+
     /// Whether event `i` may go in the same request as event `first` (`i > first`, both of
     /// the same batch). Default: always.
     fn same_request(&self, _batch: &Batch, _first: usize, _i: usize) -> bool {
@@ -558,7 +561,8 @@ impl<D: Destination> HttpSink<D> {
                     }
                     300..=399 => {
                         return Attempt::Permanent(format!(
-                            "answered {status} (a redirect; configure the final URL)"
+                            "answered {status} (a redirect; set {} to the final URL)",
+                            self.dest.url_setting()
                         ))
                     }
                     _ => {

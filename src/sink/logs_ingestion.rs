@@ -232,6 +232,10 @@ impl Destination for LogsIngestion {
         &self.target
     }
 
+    fn url_setting(&self) -> &'static str {
+        "RELAY_LOGS_ENDPOINT"
+    }
+
     fn content_type(&self) -> &'static str {
         "application/json"
     }

@@ -314,6 +314,10 @@ impl Destination for Webhook {
         &self.target
     }
 
+    fn url_setting(&self) -> &'static str {
+        "RELAY_WEBHOOK_URL"
+    }
+
     fn content_type(&self) -> &'static str {
         self.format.content_type()
     }
