@@ -122,7 +122,7 @@ impl Normalizer {
             }
             Format::Ocsf => {
                 batch.push_event(id, table.clone(), time, |out| {
-                    ocsf::write_event(row, &table, &id, src, out);
+                    ocsf::write_event(row, &table, &id, out);
                 });
             }
             Format::Normalized => {

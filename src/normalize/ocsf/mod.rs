@@ -20,7 +20,7 @@ mod iam;
 mod network;
 mod system;
 
-use super::{normalize_timestamp, unix_seconds, SourceRef};
+use super::{normalize_timestamp, unix_seconds};
 use crate::rows::Row;
 use crate::sink::EventId;
 use crate::tables;
@@ -399,13 +399,7 @@ fn convert(v: &Value, conv: Conv) -> Option<Value> {
 pub(crate) type Mapped = Option<Event>;
 
 /// Builds the OCSF event of `row` and writes it as JSON into `out`.
-pub(crate) fn write_event(
-    row: &Row<'_>,
-    table: &str,
-    id: &EventId,
-    _src: SourceRef<'_>,
-    out: &mut Vec<u8>,
-) {
+pub(crate) fn write_event(row: &Row<'_>, table: &str, id: &EventId, out: &mut Vec<u8>) {
     let value = build(row, table, id);
     serde_json::to_writer(&mut *out, &value).expect("writing to a Vec cannot fail");
 }

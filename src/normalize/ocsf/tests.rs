@@ -15,12 +15,7 @@ fn ocsf(table: &str, props: Value) -> Value {
     let row = p.parse(line.as_bytes()).unwrap();
     let id = event_id("t", table, row.properties);
     let mut out = Vec::new();
-    let src = SourceRef {
-        container: None,
-        blob: "f",
-        offset: 0,
-    };
-    write_event(&row, table, &id, src, &mut out);
+    write_event(&row, table, &id, &mut out);
     let v: Value = serde_json::from_slice(&out).unwrap();
     // Invariants of every event.
     assert_eq!(v["metadata"]["version"], "1.5.0");
