@@ -56,7 +56,7 @@ fn main() {
     for table in ["DeviceProcessEvents", "DeviceNetworkEvents"] {
         let mut data = Vec::with_capacity((mb << 20) as usize + (1 << 16));
         generate(table, 1, Limit::Bytes(mb * 1_000_000), &mut data).expect("generate rows");
-        for format in [Format::Normalized, Format::Raw] {
+        for format in [Format::Normalized, Format::Raw, Format::Ocsf] {
             let (mbs, eps, events) = run(table, format, &data);
             println!(
                 "{table:<22} {:<10} {mbs:>8.1} MB/s {eps:>10.0} events/s ({events} events, {:.0} bytes/row)",

@@ -100,6 +100,7 @@ param deadLetterContainerName string = 'mde-relay-deadletter'
 @allowed([
   'normalized'
   'raw'
+  'ocsf'
 ])
 param format string = 'normalized'
 

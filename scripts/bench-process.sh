@@ -28,6 +28,7 @@ measure() { # label, command...
 }
 measure "mde-relay process (normalized)" "$bin" process "$input" --out "$dir/out.ndjson"
 measure "mde-relay process (raw)" "$bin" process --format raw "$input" --out "$dir/out.ndjson"
+measure "mde-relay process (ocsf)" "$bin" process --format ocsf "$input" --out "$dir/out.ndjson"
 if command -v jq >/dev/null; then
   measure "jq -c ." sh -c "jq -c . '$input' > '$dir/jq.ndjson'"
 else

@@ -118,6 +118,16 @@ pub fn lookup(name: &str) -> Option<&'static TableInfo> {
     }
 }
 
+/// Whether `column` of `table` holds JSON text inside a JSON string (platform facts §1, "Type
+/// quirks"): the table's registered dynamic columns, and `AdditionalFields` on tables the
+/// registry does not know yet.
+pub fn is_json_column(table: &str, column: &str) -> bool {
+    match lookup(table) {
+        Some(info) => info.dynamic_columns.contains(&column),
+        None => column == "AdditionalFields",
+    }
+}
+
 /// The table a row belongs to, from its `category` (`AdvancedHunting-<Table>`). Known tables
 /// come back with their registry entry; a category without the prefix is used as it is.
 pub fn table_from_category(category: &str) -> (TableName, Option<&'static TableInfo>) {

@@ -48,7 +48,7 @@ pub static SETTINGS: &[Setting] = &[
     s("RELAY_TAIL_SCHEDULE", Some("0 */1 * * * *"), false, false, "NCRONTAB schedule of the Tail function."),
     s("RELAY_STATE_CONTAINER", Some("mde-relay-state"), false, false, "Container of checkpoints in AzureWebJobsStorage."),
     s("RELAY_DEADLETTER_CONTAINER", Some("mde-relay-deadletter"), false, false, "Container of dead-lettered rows in AzureWebJobsStorage."),
-    s("RELAY_FORMAT", Some("normalized"), false, false, "Event format: normalized | raw."),
+    s("RELAY_FORMAT", Some("normalized"), false, false, "Event format: normalized | raw | ocsf (OCSF 1.5.0 events, docs/ocsf.md)."),
     s("RELAY_TABLES", None, false, false, "Allow-list of tables (comma-separated); empty = all."),
     s("RELAY_TENANTS", None, false, false, "Allow-list of tenant ids (comma-separated); empty = all."),
     s("RELAY_MAX_ROW_BYTES", Some("16MiB"), false, false, "Longest accepted row; longer rows are dead-lettered."),

@@ -1,11 +1,12 @@
 //! Normalization: one parsed [`Row`] becomes one event of schema `mde-relay/v1` (or, in `raw`
-//! format, the original row plus `id`, `table` and `source`). `docs/schema.md` documents every
-//! field.
+//! format, the original row plus `id`, `table` and `source`; in `ocsf` format an OCSF 1.5.0
+//! event, see [`ocsf`]). `docs/schema.md` documents every field, `docs/ocsf.md` the OCSF mapping.
 //!
 //! The event is written straight into the output buffer of a [`Batch`]: `properties` values are
 //! copied byte for byte from the parsed row (so integers above 2^53 survive digit for digit), and
 //! only the table's JSON-in-string `dynamic` columns are decoded and re-emitted as JSON.
 
+pub mod ocsf;
 mod time;
 
 use crate::rows::{Row, Str};
@@ -26,6 +27,8 @@ pub enum Format {
     Normalized,
     /// The original row unmodified, plus `id`, `table` and `source`.
     Raw,
+    /// OCSF 1.5.0 events (docs/ocsf.md).
+    Ocsf,
 }
 
 /// Where a row came from: the export container and blob (or, for local files, no container and
@@ -115,6 +118,11 @@ impl Normalizer {
                     // The original row without its opening brace: every original byte kept.
                     let text = line.trim_ascii_start();
                     out.extend_from_slice(&text[1..]);
+                });
+            }
+            Format::Ocsf => {
+                batch.push_event(id, table.clone(), time, |out| {
+                    ocsf::write_event(row, &table, &id, out);
                 });
             }
             Format::Normalized => {

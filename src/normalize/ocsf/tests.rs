@@ -1,0 +1,278 @@
+use super::*;
+use crate::normalize::event_id;
+use crate::rows::RowParser;
+use serde_json::json;
+
+fn ocsf(table: &str, props: Value) -> Value {
+    let line = json!({
+        "time": "2026-11-01T10:00:00Z",
+        "tenantId": "0f3c6a5e-1111-4222-8333-944455556666",
+        "category": format!("AdvancedHunting-{table}"),
+        "properties": props,
+    })
+    .to_string();
+    let mut p = RowParser::new();
+    let row = p.parse(line.as_bytes()).unwrap();
+    let id = event_id("t", table, row.properties);
+    let mut out = Vec::new();
+    write_event(&row, table, &id, &mut out);
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    // Invariants of every event.
+    assert_eq!(v["metadata"]["version"], "1.5.0");
+    assert_eq!(v["metadata"]["product"]["name"], PRODUCT_NAME);
+    assert_eq!(v["metadata"]["product"]["vendor_name"], "Microsoft");
+    assert_eq!(
+        v["metadata"]["uid"].as_str().unwrap(),
+        std::str::from_utf8(&id.0).unwrap()
+    );
+    let class = v["class_uid"].as_u64().unwrap();
+    let activity = v["activity_id"].as_u64().unwrap();
+    assert_eq!(v["type_uid"].as_u64().unwrap(), class * 100 + activity);
+    assert!(v["severity_id"].is_u64());
+    v
+}
+
+fn initiating() -> Value {
+    json!({
+        "InitiatingProcessFileName": "cmd.exe",
+        "InitiatingProcessFolderPath": "c:\\windows\\system32\\cmd.exe",
+        "InitiatingProcessId": 4242,
+        "InitiatingProcessCommandLine": "cmd.exe /c whoami",
+        "InitiatingProcessIntegrityLevel": "High",
+        "InitiatingProcessAccountName": "alice",
+        "InitiatingProcessAccountDomain": "contoso",
+        "InitiatingProcessAccountSid": "S-1-5-21-1",
+        "InitiatingProcessSHA1": "aa",
+    })
+}
+
+fn with(base: Value, extra: Value) -> Value {
+    let mut o = base.as_object().unwrap().clone();
+    o.extend(extra.as_object().unwrap().clone());
+    Value::Object(o)
+}
+
+fn device_cols() -> Value {
+    json!({
+        "Timestamp": "2026-11-01T09:58:00.1234567Z",
+        "DeviceId": "dev1",
+        "DeviceName": "host1.contoso.com",
+        "MachineGroup": "Servers",
+        "ReportId": 639199803770463703u64,
+    })
+}
+
+#[test]
+fn process_event_actor_is_the_initiator_and_process_the_new_one() {
+    let props = with(
+        with(device_cols(), initiating()),
+        json!({"ActionType": "ProcessCreated", "FileName": "whoami.exe", "FolderPath": "C:\\Windows\\System32\\whoami.exe",
+        "ProcessId": 77, "ProcessCommandLine": "whoami", "AccountName": "alice", "ProcessIntegrityLevel": "Medium",
+        "AdditionalFields": "{\"x\":1}", "BrandNewColumn": "kept"}),
+    );
+    let v = ocsf("DeviceProcessEvents", props);
+    assert_eq!(v["class_uid"], 1007);
+    assert_eq!(v["activity_id"], 1);
+    assert_eq!(v["actor"]["process"]["pid"], 4242);
+    assert_eq!(v["actor"]["process"]["integrity_id"], 4);
+    assert_eq!(v["actor"]["process"]["user"]["name"], "alice");
+    assert_eq!(
+        v["actor"]["process"]["file"]["hashes"][0]["algorithm_id"],
+        2
+    );
+    assert_eq!(v["process"]["pid"], 77);
+    assert_eq!(v["process"]["file"]["name"], "whoami.exe");
+    assert_eq!(v["process"]["file"]["type_id"], 1);
+    assert_eq!(v["process"]["integrity"], "Medium");
+    assert_eq!(v["device"]["uid"], "dev1");
+    assert_eq!(v["device"]["hostname"], "host1.contoso.com");
+    assert_eq!(v["device"]["groups"][0]["name"], "Servers");
+    assert_eq!(
+        v["metadata"]["original_time"],
+        "2026-11-01T09:58:00.1234567Z"
+    );
+    assert_eq!(v["metadata"]["event_code"], "ProcessCreated");
+    assert_eq!(v["time"], 1_793_527_080_123i64);
+    // Unplaced columns are kept, JSON-in-string columns decoded, big integers exact.
+    assert_eq!(v["unmapped"]["BrandNewColumn"], "kept");
+    assert_eq!(v["unmapped"]["AdditionalFields"]["x"], 1);
+    assert_eq!(
+        v["unmapped"]["ReportId"].as_u64(),
+        Some(639199803770463703u64)
+    );
+}
+
+#[test]
+fn failed_logon_is_a_logon_with_failure_status() {
+    let props = with(
+        device_cols(),
+        json!({"ActionType": "LogonFailed", "AccountName": "bob", "AccountSid": "S-1-5-21-2",
+        "LogonType": "RemoteInteractive", "Protocol": "Negotiate", "FailureReason": "InvalidUserNameOrPassword",
+        "RemoteIP": "10.0.0.5", "RemotePort": "50123", "AdditionalFields": "{\"IsLocalLogon\":false}"}),
+    );
+    let v = ocsf("DeviceLogonEvents", props);
+    assert_eq!(v["class_uid"], 3002);
+    assert_eq!(v["activity_id"], 1);
+    assert_eq!(v["status_id"], 2);
+    assert_eq!(v["status_detail"], "InvalidUserNameOrPassword");
+    assert_eq!(v["logon_type_id"], 10);
+    assert_eq!(v["logon_type"], "Remote Interactive");
+    assert_eq!(v["auth_protocol_id"], 99);
+    assert_eq!(v["auth_protocol"], "Negotiate");
+    assert_eq!(v["src_endpoint"]["port"], 50123);
+    assert_eq!(v["is_remote"], true);
+    assert!(v["unmapped"].get("AdditionalFields").is_none());
+}
+
+#[test]
+fn network_direction_from_additional_fields_and_action() {
+    let base = with(
+        with(device_cols(), initiating()),
+        json!({"LocalIP": "10.1.1.1", "LocalPort": 3389, "RemoteIP": "8.8.8.8", "RemotePort": 51000, "Protocol": "Tcp"}),
+    );
+    let v = ocsf(
+        "DeviceNetworkEvents",
+        with(
+            base.clone(),
+            json!({"ActionType": "InboundConnectionAccepted"}),
+        ),
+    );
+    assert_eq!(v["class_uid"], 4001);
+    assert_eq!(v["connection_info"]["direction_id"], 1);
+    assert_eq!(v["src_endpoint"]["ip"], "8.8.8.8");
+    assert_eq!(v["dst_endpoint"]["port"], 3389);
+    assert_eq!(v["connection_info"]["protocol_num"], 6);
+    assert_eq!(v["status_id"], 1);
+    let v = ocsf(
+        "DeviceNetworkEvents",
+        with(
+            base,
+            json!({"ActionType": "DnsConnectionInspected", "AdditionalFields": "{\"direction\":\"In\",\"query\":\"a.example\"}"}),
+        ),
+    );
+    assert_eq!(v["activity_id"], 6);
+    assert_eq!(v["connection_info"]["direction_id"], 1);
+    assert_eq!(v["unmapped"]["AdditionalFields"]["query"], "a.example");
+    assert!(v["unmapped"]["AdditionalFields"].get("direction").is_none());
+}
+
+#[test]
+fn registry_value_and_key_classes() {
+    let base = with(
+        with(device_cols(), initiating()),
+        json!({"RegistryKey": "HKEY_LOCAL_MACHINE\\SOFTWARE\\Contoso"}),
+    );
+    let v = ocsf(
+        "DeviceRegistryEvents",
+        with(
+            base.clone(),
+            json!({"ActionType": "RegistryValueSet", "RegistryValueName": "", "RegistryValueType": "String", "RegistryValueData": "x"}),
+        ),
+    );
+    assert_eq!(v["class_uid"], 201002);
+    assert_eq!(v["type_uid"], 20100202);
+    assert_eq!(v["reg_value"]["is_default"], true);
+    assert_eq!(v["reg_value"]["type_id"], 10);
+    assert_eq!(v["reg_value"]["type"], "REG_SZ");
+    let v = ocsf(
+        "DeviceRegistryEvents",
+        with(base, json!({"ActionType": "RegistryKeyDeleted"})),
+    );
+    assert_eq!(v["class_uid"], 201001);
+    assert_eq!(v["activity_id"], 4);
+    assert_eq!(
+        v["reg_key"]["path"],
+        "HKEY_LOCAL_MACHINE\\SOFTWARE\\Contoso"
+    );
+}
+
+#[test]
+fn device_events_by_action_type() {
+    let base = with(device_cols(), initiating());
+    let v = ocsf(
+        "DeviceEvents",
+        with(
+            base.clone(),
+            json!({"ActionType": "PowerShellCommand", "AdditionalFields": "{\"Command\":\"Get-Process\"}"}),
+        ),
+    );
+    assert_eq!(v["class_uid"], 1009);
+    assert_eq!(v["script"]["script_content"]["value"], "Get-Process");
+    assert!(v
+        .get("unmapped")
+        .is_none_or(|u| u.get("AdditionalFields").is_none()));
+    let v = ocsf(
+        "DeviceEvents",
+        with(
+            base.clone(),
+            json!({"ActionType": "DnsQueryResponse", "AdditionalFields": "{\"DnsQueryString\":\"contoso.com\",\"DnsQueryResult\":[{\"DnsQueryType\":1,\"DnsQueryResultRecord\":\"20.1.1.1\"}]}"}),
+        ),
+    );
+    assert_eq!(v["class_uid"], 4003);
+    assert_eq!(v["query"]["hostname"], "contoso.com");
+    assert_eq!(v["answers"][0]["rdata"], "20.1.1.1");
+    let v = ocsf(
+        "DeviceEvents",
+        with(
+            base.clone(),
+            json!({"ActionType": "AntivirusDetection", "FileName": "evil.exe", "FolderPath": "C:\\evil.exe", "SHA256": "ff",
+            "AdditionalFields": "{\"ThreatName\":\"Trojan:Win32/Test\"}"}),
+        ),
+    );
+    assert_eq!(v["class_uid"], 2004);
+    assert_eq!(v["finding_info"]["title"], "Trojan:Win32/Test");
+    assert_eq!(v["finding_info"]["uid"], v["metadata"]["uid"]);
+    assert_eq!(v["evidences"][0]["file"]["hashes"][0]["algorithm_id"], 3);
+    let v = ocsf(
+        "DeviceEvents",
+        with(base, json!({"ActionType": "UsbDriveMounted"})),
+    );
+    assert_eq!(v["class_uid"], 0);
+    assert_eq!(v["activity_id"], 99);
+    assert_eq!(v["activity_name"], "UsbDriveMounted");
+    assert_eq!(v["unmapped"]["InitiatingProcessFileName"], "cmd.exe");
+}
+
+#[test]
+fn other_tables_and_unfillable_rows_become_base_events() {
+    let v = ocsf(
+        "EmailEvents",
+        json!({"Timestamp": "2026-11-01T09:58:00Z", "NetworkMessageId": "n1", "ReportId": "r1"}),
+    );
+    assert_eq!(v["class_uid"], 0);
+    assert!(v.get("device").is_none());
+    assert_eq!(v["unmapped"]["NetworkMessageId"], "n1");
+    // A process row with no process column at all: not a half-empty Process Activity.
+    let v = ocsf(
+        "DeviceProcessEvents",
+        with(
+            device_cols(),
+            json!({"ActionType": "ProcessCreated", "FileName": ""}),
+        ),
+    );
+    assert_eq!(v["class_uid"], 0);
+    assert_eq!(v["unmapped"]["FileName"], "");
+    // A PowerShell row without its command.
+    let v = ocsf(
+        "DeviceEvents",
+        with(
+            with(device_cols(), initiating()),
+            json!({"ActionType": "PowerShellCommand"}),
+        ),
+    );
+    assert_eq!(v["class_uid"], 0);
+}
+
+#[test]
+fn file_rename_keeps_old_name_in_file_and_new_in_file_result() {
+    let props = with(
+        with(device_cols(), initiating()),
+        json!({"ActionType": "FileRenamed", "FileName": "b.txt", "FolderPath": "C:\\t\\b.txt",
+        "PreviousFileName": "a.txt", "PreviousFolderPath": "C:\\t\\a.txt"}),
+    );
+    let v = ocsf("DeviceFileEvents", props);
+    assert_eq!(v["class_uid"], 1001);
+    assert_eq!(v["activity_id"], 5);
+    assert_eq!(v["file"]["name"], "a.txt");
+    assert_eq!(v["file_result"]["name"], "b.txt");
+}
