@@ -3,6 +3,7 @@
 mod backfill;
 mod gen;
 mod process;
+mod schema;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +25,8 @@ enum Command {
     Gen(gen::GenArgs),
     /// Run as the Azure Functions custom handler (the host starts this; see host.json).
     Serve(serve::ServeArgs),
+    /// Print the table registry: every Advanced Hunting table, its columns and JSON columns.
+    Schema(schema::SchemaArgs),
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -33,6 +36,7 @@ pub fn main() -> ExitCode {
         Command::Process(a) => process::run(a),
         Command::Gen(a) => gen::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Schema(a) => schema::run(a),
     };
     match result {
         Ok(code) => code,
