@@ -32,6 +32,10 @@ AlertEvidence 12
 EmailEvents 10
 IdentityLogonEvents 10
 CloudAppEvents 10
+IdentityDirectoryEvents 6
+CloudAuditEvents 6
+EntraIdSignInEvents 6
+UrlClickEvents 6
 EOF
 
 # The quirks the demo is meant to show must be there.

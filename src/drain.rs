@@ -538,7 +538,7 @@ impl Drainer {
             base: (cp.rows, cp.events, cp.dead_lettered),
             cp,
             version,
-            proc: RowProcessor::new(s.format, s.filter.clone(), s.max_line),
+            proc: RowProcessor::new(s.format, s.filter.clone(), s.max_line).log_drift(true),
             batch: Batch::new(),
             dead: Vec::new(),
             batches: 0,

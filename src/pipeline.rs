@@ -3,6 +3,7 @@
 //! [`DeadLetter`]. The CLI (local files) and the blob drain both drive this.
 
 use crate::deadletter::DeadLetter;
+use crate::normalize::drift::Drift;
 use crate::normalize::{Format, Normalizer, SourceRef};
 use crate::rows::{Frame, RowError, RowParser};
 use crate::sink::Batch;
@@ -70,6 +71,8 @@ pub struct RowProcessor {
     max_line: usize,
     /// Counters so far.
     pub stats: Stats,
+    /// Schema drift seen so far (rows that were normalized).
+    pub drift: Drift,
 }
 
 impl RowProcessor {
@@ -81,7 +84,15 @@ impl RowProcessor {
             filter,
             max_line,
             stats: Stats::default(),
+            drift: Drift::default(),
         }
+    }
+
+    /// Also logs each new schema drift once per process (`event=schema_drift`): what the
+    /// handler wants; the CLI prints a summary instead.
+    pub fn log_drift(mut self, on: bool) -> Self {
+        self.drift = Drift::new(on);
+        self
     }
 
     /// The longest accepted row.
@@ -125,11 +136,14 @@ impl RowProcessor {
                     offset,
                 };
                 let result = self.parser.parse(bytes).map(|row| {
-                    let table = Normalizer::table_of(&row);
+                    let (table, info) = tables::table_from_category(&row.category);
                     if !self.filter.allows(&table, row.tenant_id.as_deref()) {
                         return false;
                     }
-                    self.normalizer.push(&row, bytes, src, batch);
+                    let undecoded = self
+                        .normalizer
+                        .push_table(&row, &table, info, bytes, src, batch);
+                    self.drift.observe(&table, info, &row, undecoded);
                     true
                 });
                 match result {

@@ -4,6 +4,7 @@ mod backfill;
 mod gen;
 mod process;
 mod redrive;
+mod schema;
 mod serve;
 mod status;
 
@@ -30,6 +31,8 @@ enum Command {
     Status(status::StatusArgs),
     /// Send stored dead letters through the normalizer and the sink again.
     Redrive(redrive::RedriveArgs),
+    /// Print the table registry: every Advanced Hunting table, its columns and JSON columns.
+    Schema(schema::SchemaArgs),
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -41,6 +44,7 @@ pub fn main() -> ExitCode {
         Command::Serve(a) => serve::run(a),
         Command::Status(a) => status::run(a),
         Command::Redrive(a) => redrive::run(a),
+        Command::Schema(a) => schema::run(a),
     };
     match result {
         Ok(code) => code,

@@ -192,6 +192,9 @@ pub fn run(a: ProcessArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot write dead letters to {}", dead_path.display()))?;
     bar.finish_and_clear();
     summary(&proc.stats, started.elapsed().as_secs_f64(), inputs.len());
+    if let Some(drift) = proc.drift.summary() {
+        eprintln!("{drift}");
+    }
     let st = sink.stats();
     if st.requests > 0 {
         eprintln!("sink {}: {st}", sink.name());

@@ -18,6 +18,7 @@
 //! allocation), so a gigabyte takes a few seconds.
 
 mod pools;
+mod schema;
 mod tables;
 
 use pools::{Os, PROCS, USERS};
@@ -35,7 +36,9 @@ pub enum Limit {
     Bytes(u64),
 }
 
-/// Tables `gen` can write, sorted by name.
+/// Tables with a hand-written writer (`tables.rs`: column values modelled on real export
+/// captures), sorted by name. Every other table of the registry gets rows shaped by its
+/// documented columns (`schema.rs`); [`gen_tables`] lists them all.
 pub const SUPPORTED_TABLES: &[&str] = &[
     "AlertEvidence",
     "AlertInfo",
@@ -54,9 +57,14 @@ pub const SUPPORTED_TABLES: &[&str] = &[
     "IdentityLogonEvents",
 ];
 
+/// Every table `gen` can write: each table of the registry ([`crate::tables::TABLES`]).
+pub fn gen_tables() -> impl Iterator<Item = &'static str> {
+    crate::tables::TABLES.iter().map(|t| t.name)
+}
+
 /// Writes synthetic rows of `table` to `out`, deterministic for a given `seed`. Returns the
 /// number of rows written. The table name is matched case-insensitively; an unknown one is an
-/// error listing [`SUPPORTED_TABLES`].
+/// error listing [`gen_tables`].
 pub fn generate(table: &str, seed: u64, limit: Limit, out: &mut dyn Write) -> anyhow::Result<u64> {
     let mut g = Generator::new(table, seed)?;
     // Rows are collected into one buffer and written in ~1 MiB pieces.
@@ -86,14 +94,17 @@ pub fn generate(table: &str, seed: u64, limit: Limit, out: &mut dyn Write) -> an
 }
 
 /// The registry spelling of a table `gen` supports (matched case-insensitively), or an error
-/// naming the table and listing [`SUPPORTED_TABLES`].
+/// naming the table and listing [`gen_tables`].
 pub fn check_table(table: &str) -> anyhow::Result<&'static str> {
-    Kind::from_name(table).map(Kind::name).ok_or_else(|| {
-        anyhow::anyhow!(
-            "gen cannot generate table `{table}`; supported tables: {}",
-            SUPPORTED_TABLES.join(", ")
-        )
-    })
+    Kind::from_name(table)
+        .map(Kind::name)
+        .or_else(|| crate::tables::lookup(table).map(|t| t.name))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "gen cannot generate table `{table}`; supported tables: {}",
+                gen_tables().collect::<Vec<_>>().join(", ")
+            )
+        })
 }
 
 /// Which table a [`Generator`] writes.
@@ -231,7 +242,12 @@ struct AlertState {
 /// Writes rows of one table. Create with [`Generator::new`], then call
 /// [`Generator::next_row`] as often as needed.
 pub struct Generator {
-    kind: Kind,
+    /// The table's name.
+    table: &'static str,
+    /// The hand-written writer, when the table has one.
+    kind: Option<Kind>,
+    /// Otherwise the registry entry whose columns drive [`Generator::schema_row`].
+    schema: Option<&'static crate::tables::TableInfo>,
     rng: Rng,
     tenant: String,
     devices: Vec<Device>,
@@ -257,9 +273,14 @@ const DOTNET_EPOCH_TICKS: i64 = 621_355_968_000_000_000;
 impl Generator {
     /// A generator for `table` (case-insensitive), deterministic for `seed`.
     pub fn new(table: &str, seed: u64) -> anyhow::Result<Self> {
-        let kind = Kind::from_name(check_table(table)?).expect("checked");
+        let name = check_table(table)?;
+        let kind = Kind::from_name(name);
+        let schema = match kind {
+            Some(_) => None,
+            None => crate::tables::lookup(name),
+        };
         // Each table gets its own stream, so one seed gives different devices per table.
-        let mut rng = Rng::new(seed ^ fnv(kind.name().as_bytes()));
+        let mut rng = Rng::new(seed ^ fnv(name.as_bytes()));
         let hex = |rng: &mut Rng, n: usize| {
             let mut v = Vec::with_capacity(n);
             push_hex(&mut v, rng, n);
@@ -339,7 +360,9 @@ impl Generator {
             })
             .collect();
         Ok(Generator {
+            table: name,
             kind,
+            schema,
             rng,
             tenant,
             devices,
@@ -355,7 +378,7 @@ impl Generator {
 
     /// The table this generator writes.
     pub fn table(&self) -> &'static str {
-        self.kind.name()
+        self.table
     }
 
     /// The tenant id every row carries.
@@ -369,7 +392,7 @@ impl Generator {
         self.ticks += self.rng.below(2_000_000) as i64;
         let now = self.ticks;
         let (event_t, export_t) = match self.kind {
-            Kind::AlertInfo | Kind::AlertEvidence => {
+            Some(Kind::AlertInfo | Kind::AlertEvidence) => {
                 // Alert rows arrive hours after the event.
                 let back = self.rng.range(600, 20 * 3600) as i64 * TICKS_PER_SEC;
                 (now - back, now)
@@ -377,14 +400,14 @@ impl Generator {
             _ => (now, now + self.rng.range(60, 360) as i64 * TICKS_PER_SEC),
         };
         let received_t = export_t - self.rng.range(5, 30_000) as i64 * 10_000;
-        let email = matches!(self.kind, Kind::EmailEvents);
+        let email = self.table.starts_with("Email");
 
         out.extend_from_slice(b"{\"time\":\"");
         write_ts(out, export_t + self.rng.below(10_000) as i64, 7);
         out.extend_from_slice(b"Z\",\"tenantId\":\"");
         out.extend_from_slice(self.tenant.as_bytes());
         out.extend_from_slice(b"\",\"operationName\":\"Publish\",\"category\":\"AdvancedHunting-");
-        out.extend_from_slice(self.kind.name().as_bytes());
+        out.extend_from_slice(self.table.as_bytes());
         out.extend_from_slice(b"\",\"_TimeReceivedBySvc\":\"");
         // Received times have millisecond precision padded to seven digits; Email tables write
         // them without the `Z`.
@@ -398,7 +421,13 @@ impl Generator {
     }
 
     fn properties(&mut self, o: &mut Vec<u8>, t: i64) {
-        match self.kind {
+        let Some(kind) = self.kind else {
+            let info = self
+                .schema
+                .expect("a table without a writer has a registry entry");
+            return self.schema_row(o, info, t);
+        };
+        match kind {
             Kind::AlertEvidence => self.alert_evidence(o, t),
             Kind::AlertInfo => self.alert_info(o, t),
             Kind::CloudAppEvents => self.cloud_app_events(o, t),

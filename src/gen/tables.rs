@@ -22,7 +22,7 @@ const SYSTEM_SID: &str = "S-1-5-18";
 impl Generator {
     /// Fractional digits of a `Timestamp`: mostly 7 or 6 (trailing zeros trimmed), sometimes 3,
     /// occasionally none.
-    fn digits(&mut self) -> usize {
+    pub(super) fn digits(&mut self) -> usize {
         match self.rng.below(20) {
             0 => 0,
             1 | 2 => 3,
@@ -81,7 +81,7 @@ impl Generator {
 
     /// `ReportId`: a per-device counter, or (as on many real rows) a number in the range of .NET
     /// ticks, far above 2^53.
-    fn report_id(&mut self, o: &mut Vec<u8>, dev: usize, t: i64, big: bool) {
+    pub(super) fn report_id(&mut self, o: &mut Vec<u8>, dev: usize, t: i64, big: bool) {
         if big || self.rng.chance(50) {
             int(
                 o,
@@ -95,7 +95,7 @@ impl Generator {
         }
     }
 
-    fn machine_group(&self, o: &mut Vec<u8>, dev: usize) {
+    pub(super) fn machine_group(&self, o: &mut Vec<u8>, dev: usize) {
         os(o, "MachineGroup", self.devices[dev].group);
     }
 

@@ -4,14 +4,16 @@
 //!
 //! The event is written straight into the output buffer of a [`Batch`]: `properties` values are
 //! copied byte for byte from the parsed row (so integers above 2^53 survive digit for digit), and
-//! only the table's JSON-in-string `dynamic` columns are decoded and re-emitted as JSON.
+//! only the table's JSON columns ([`crate::tables::is_json_column`]) holding JSON text are
+//! decoded and re-emitted as JSON. Values are never coerced to their documented types.
 
+pub mod drift;
 pub mod ocsf;
 mod time;
 
 use crate::rows::{Row, Str};
 use crate::sink::{Batch, EventId};
-use crate::tables::{self, TableName};
+use crate::tables::{self, TableInfo, TableName};
 use serde::de;
 
 pub use time::{normalize_timestamp, unix_seconds};
@@ -98,11 +100,33 @@ impl Normalizer {
         tables::table_from_category(&row.category).0
     }
 
-    /// Appends the event for `row` (whose original line is `line`) to `batch`.
-    pub fn push(&self, row: &Row<'_>, line: &[u8], src: SourceRef<'_>, batch: &mut Batch) {
+    /// Appends the event for `row` (whose original line is `line`) to `batch`. Returns
+    /// [`Undecoded`]: the JSON columns whose text did not decode.
+    pub fn push(
+        &self,
+        row: &Row<'_>,
+        line: &[u8],
+        src: SourceRef<'_>,
+        batch: &mut Batch,
+    ) -> Undecoded {
         let (table, info) = tables::table_from_category(&row.category);
+        self.push_table(row, &table, info, line, src, batch)
+    }
+
+    /// [`Normalizer::push`] for a row whose table (from [`tables::table_from_category`]) the
+    /// caller already looked up.
+    pub fn push_table(
+        &self,
+        row: &Row<'_>,
+        table: &TableName,
+        info: Option<&'static TableInfo>,
+        line: &[u8],
+        src: SourceRef<'_>,
+        batch: &mut Batch,
+    ) -> Undecoded {
+        let mut undecoded = Undecoded(0);
         let tenant = row.tenant_id.as_deref().unwrap_or("");
-        let id = event_id(tenant, &table, row.properties);
+        let id = event_id(tenant, table, row.properties);
         let ts = row.timestamp.as_deref().and_then(normalize_timestamp);
         let time = ts.as_deref().and_then(unix_seconds);
         match self.format {
@@ -111,7 +135,7 @@ impl Normalizer {
                     out.extend_from_slice(b"{\"id\":\"");
                     out.extend_from_slice(&id.0);
                     out.extend_from_slice(b"\",\"table\":");
-                    write_str(out, &table);
+                    write_str(out, table);
                     out.extend_from_slice(b",\"source\":");
                     write_source(out, src);
                     out.push(b',');
@@ -126,14 +150,17 @@ impl Normalizer {
                 });
             }
             Format::Normalized => {
-                let dynamic = info.map(|i| i.dynamic_columns).unwrap_or(&[]);
+                let is_json = |name: &str| match info {
+                    Some(i) => i.is_json_column(name),
+                    None => name == tables::ADDITIONAL_FIELDS,
+                };
                 batch.push_event(id, table.clone(), time, |out| {
                     out.extend_from_slice(b"{\"schema\":\"");
                     out.extend_from_slice(SCHEMA.as_bytes());
                     out.extend_from_slice(b"\",\"id\":\"");
                     out.extend_from_slice(&id.0);
                     out.extend_from_slice(b"\",\"table\":");
-                    write_str(out, &table);
+                    write_str(out, table);
                     out.extend_from_slice(b",\"timestamp\":");
                     write_opt_str(out, ts.as_deref());
                     out.extend_from_slice(b",\"exported_at\":");
@@ -155,14 +182,16 @@ impl Normalizer {
                         }
                     }
                     out.extend_from_slice(b",\"properties\":");
-                    // Copy properties, decoding this table's JSON-in-string columns on the way.
+                    // Copy properties, decoding this table's JSON columns on the way.
                     let mut at = 0;
-                    for (name, r) in row.dynamic_candidates {
-                        if dynamic.contains(name) {
+                    for (i, (name, r)) in row.dynamic_candidates.iter().enumerate() {
+                        if is_json(name) {
                             out.extend_from_slice(&row.properties[at..r.start]);
                             let raw = std::str::from_utf8(&row.properties[r.clone()])
                                 .expect("properties are UTF-8");
-                            write_dynamic(out, raw);
+                            if !write_dynamic(out, raw) {
+                                undecoded.set(i);
+                            }
                             at = r.end;
                         }
                     }
@@ -171,12 +200,50 @@ impl Normalizer {
                 });
             }
         }
+        undecoded
     }
 }
 
-/// A dynamic column's JSON string: emitted as the object/array it encodes when it holds valid
-/// JSON of that kind, otherwise unchanged.
-fn write_dynamic(out: &mut Vec<u8>, raw: &str) {
+/// Which of a row's [`Row::dynamic_candidates`] are JSON columns of its table whose text did
+/// not decode (bit `i` for candidate `i`; candidates past 64 are not tracked). In `raw`
+/// format nothing is decoded, so nothing is reported here.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Undecoded(pub u64);
+
+impl Undecoded {
+    fn set(&mut self, i: usize) {
+        if i < 64 {
+            self.0 |= 1 << i;
+        }
+    }
+
+    /// True when no JSON column failed to decode.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Indices of the candidates that failed to decode.
+    pub fn iter(self) -> impl Iterator<Item = usize> {
+        (0..64).filter(move |i| self.0 & (1 << i) != 0)
+    }
+}
+
+/// True when `raw` (a JSON string from a JSON column, already known to start with `{` or `[`)
+/// holds valid JSON of that kind.
+pub fn decodes(raw: &str) -> bool {
+    match serde_json::from_str::<Str<'_>>(raw) {
+        Ok(Str(text)) => {
+            let inner = text.trim();
+            (inner.starts_with('{') || inner.starts_with('['))
+                && serde_json::from_str::<de::IgnoredAny>(inner).is_ok()
+        }
+        Err(_) => false,
+    }
+}
+
+/// A JSON column's JSON string: emitted as the object/array it encodes when it holds valid
+/// JSON of that kind (returns true), otherwise unchanged (returns false).
+fn write_dynamic(out: &mut Vec<u8>, raw: &str) -> bool {
     if let Ok(Str(text)) = serde_json::from_str::<Str<'_>>(raw) {
         let inner = text.trim();
         if (inner.starts_with('{') || inner.starts_with('['))
@@ -189,10 +256,11 @@ fn write_dynamic(out: &mut Vec<u8>, raw: &str) {
             } else {
                 out.extend_from_slice(inner.as_bytes());
             }
-            return;
+            return true;
         }
     }
     out.extend_from_slice(raw.as_bytes());
+    false
 }
 
 /// Writes `s` as a JSON string.

@@ -8,12 +8,13 @@
 
 pub mod framer;
 
-use crate::tables::DYNAMIC_NAMES;
+use crate::tables::json_name;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt;
+use std::hash::Hasher;
 use std::ops::Range;
 
 pub use framer::{Frame, Framer, DEFAULT_MAX_LINE};
@@ -45,9 +46,14 @@ pub struct Row<'a> {
     pub timestamp: Option<Cow<'a, str>>,
     /// Byte ranges in `properties` of the values of [`PIVOT_COLUMNS`].
     pub pivots: &'a [Option<Range<usize>>; 5],
-    /// String values of columns named in [`crate::tables::DYNAMIC_NAMES`]: (name, byte range in
-    /// `properties`).
+    /// String values that look like JSON text (first character `{` or `[`) of columns named in
+    /// [`crate::tables::JSON_NAMES`]: (name, byte range in `properties`).
     pub dynamic_candidates: &'a [(&'static str, Range<usize>)],
+    /// Number of members of `properties`.
+    pub columns: u32,
+    /// A hash of the sequence of `properties` keys: rows of one table with the same hash have
+    /// the same columns, so schema drift is only looked up once per shape.
+    pub shape: u64,
 }
 
 /// Parses rows, reusing its buffers across rows (no per-row allocation on the common path;
@@ -56,6 +62,8 @@ pub struct Row<'a> {
 pub struct RowParser {
     pivots: [Option<Range<usize>>; 5],
     candidates: Vec<(&'static str, Range<usize>)>,
+    /// Column count and key-sequence hash of the last row.
+    shape: (u32, u64),
 }
 
 /// Why a line could not become an event. The text is what the dead-letter record carries.
@@ -143,12 +151,14 @@ impl RowParser {
         }
         self.candidates.clear();
         self.pivots = Default::default();
+        self.shape = (0, 0);
         let mut de = serde_json::Deserializer::from_str(text);
         let env = de
             .deserialize_map(EnvelopeVisitor {
                 text,
                 pivots: &mut self.pivots,
                 candidates: &mut self.candidates,
+                shape: &mut self.shape,
             })
             .and_then(|env| de.end().map(|_| env))
             .map_err(|e| {
@@ -176,6 +186,8 @@ impl RowParser {
             timestamp,
             pivots: &self.pivots,
             dynamic_candidates: &self.candidates,
+            columns: self.shape.0,
+            shape: self.shape.1,
         })
     }
 }
@@ -222,6 +234,7 @@ struct EnvelopeVisitor<'o, 'de> {
     text: &'de str,
     pivots: &'o mut [Option<Range<usize>>; 5],
     candidates: &'o mut Vec<(&'static str, Range<usize>)>,
+    shape: &'o mut (u32, u64),
 }
 
 /// Offset of `part` (a slice of `text`) in `text`.
@@ -291,6 +304,7 @@ impl<'de> Visitor<'de> for EnvelopeVisitor<'_, 'de> {
                     start,
                     pivots: &mut *self.pivots,
                     candidates: &mut *self.candidates,
+                    shape: &mut *self.shape,
                 })?;
                 cursor = match &env.properties {
                     PropsSeen::Object(_, r) => r.end,
@@ -319,13 +333,33 @@ impl<'de> Visitor<'de> for EnvelopeVisitor<'_, 'de> {
 }
 
 /// Walks `properties` in place: notes its extent in the line, the timestamp, the pivot values
-/// and the candidate dynamic columns (ranges relative to the object's `{`).
+/// the candidate JSON columns (ranges relative to the object's `{`) and the shape of its keys.
 struct PropsSeed<'o, 'de> {
     text: &'de str,
     /// Offset of the value in `text` (its `{` when it is an object).
     start: usize,
     pivots: &'o mut [Option<Range<usize>>; 5],
     candidates: &'o mut Vec<(&'static str, Range<usize>)>,
+    shape: &'o mut (u32, u64),
+}
+
+/// True when a raw JSON string value's text starts with `{` or `[` (after blanks): the only
+/// values a JSON column can decode, so the only ones worth noting.
+fn looks_like_json_text(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    if b.first() != Some(&b'"') {
+        return false;
+    }
+    let mut i = 1;
+    loop {
+        match b.get(i) {
+            Some(b'{' | b'[') => return true,
+            Some(b' ' | b'\t') => i += 1,
+            // An escaped blank (`\n`, `\r`, `\t`).
+            Some(b'\\') if matches!(b.get(i + 1), Some(b'n' | b'r' | b't')) => i += 2,
+            _ => return false,
+        }
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for PropsSeed<'_, 'de> {
@@ -347,12 +381,19 @@ impl<'de> Visitor<'de> for PropsSeed<'_, 'de> {
         }
         let mut timestamp = None;
         let mut last = start + 1;
+        let mut shape = rustc_hash::FxHasher::default();
+        let mut columns = 0u32;
         while let Some(Str(key)) = map.next_key::<Str<'de>>()? {
             let value: &'de RawValue = map.next_value()?;
             let raw = value.get();
             let at = offset_in(text, raw);
             last = at + raw.len();
             let range = at - start..last - start;
+            columns += 1;
+            // The key sequence, hashed cheaply (the keys are in cache already): a new shape is
+            // looked up in the registry once, not every row.
+            shape.write(key.as_bytes());
+            shape.write_u8(0xff);
             // One `match` so the compiler can branch on length first: this runs for every
             // column of every row.
             match key.as_ref() {
@@ -364,27 +405,15 @@ impl<'de> Visitor<'de> for PropsSeed<'_, 'de> {
                 "MachineGroup" => self.pivots[2] = Some(range),
                 "ActionType" => self.pivots[3] = Some(range),
                 "ReportId" => self.pivots[4] = Some(range),
-                "AdditionalFields"
-                | "AttackTechniques"
-                | "AuthenticationDetails"
-                | "Categories"
-                | "ConnectedNetworks"
-                | "CrlDistributionPointUrls"
-                | "DataSources"
-                | "DefaultGateways"
-                | "DnsAddresses"
-                | "IPAddresses"
-                | "LoggedOnUsers"
-                | "UrlChain"
-                    if raw.starts_with('"') =>
-                {
-                    if let Some(name) = DYNAMIC_NAMES.iter().find(|n| **n == key) {
+                _ if looks_like_json_text(raw) => {
+                    if let Some(name) = json_name(&key) {
                         self.candidates.push((name, range));
                     }
                 }
                 _ => {}
             }
         }
+        *self.shape = (columns, shape.finish());
         let close = skip_ws(text.as_bytes(), last);
         if text.as_bytes().get(close) != Some(&b'}') {
             return Err(de::Error::custom("cannot locate the end of `properties`"));
@@ -418,6 +447,7 @@ impl<'de> Visitor<'de> for PropsSeed<'_, 'de> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tables::JSON_NAMES;
 
     #[test]
     fn parses_envelope_in_any_key_order() {
@@ -455,8 +485,10 @@ mod tests {
     fn pivot_columns_match_the_parser() {
         let props: Vec<String> = PIVOT_COLUMNS
             .iter()
-            .chain(DYNAMIC_NAMES.iter())
             .map(|c| format!(r#""{c}":"{c}""#))
+            .chain(JSON_NAMES.iter().map(|c| format!(r#""{c}":" [{c}""#)))
+            .chain([r#""ProcessCommandLine":"{\"x\":1}""#.to_string()])
+            .chain([r#""Categories":"not json-looking""#.to_string()])
             .collect();
         let line = format!(r#"{{"category":"x","properties":{{{}}}}}"#, props.join(","));
         let mut p = RowParser::new();
@@ -466,7 +498,37 @@ mod tests {
             assert_eq!(&row.properties[r], format!("\"{c}\"").as_bytes());
         }
         let names: Vec<&str> = row.dynamic_candidates.iter().map(|c| c.0).collect();
-        assert_eq!(names, DYNAMIC_NAMES);
+        assert_eq!(names, JSON_NAMES);
+        assert_eq!(
+            row.columns as usize,
+            PIVOT_COLUMNS.len() + JSON_NAMES.len() + 2
+        );
+    }
+
+    #[test]
+    fn shape_follows_the_key_sequence_only() {
+        let mut p = RowParser::new();
+        let shape = |p: &mut RowParser, props: &str| {
+            let line = format!(r#"{{"category":"x","properties":{props}}}"#);
+            let row = p.parse(line.as_bytes()).unwrap();
+            (row.columns, row.shape)
+        };
+        let a = shape(&mut p, r#"{"A":1,"B":"x"}"#);
+        assert_eq!(a, shape(&mut p, r#"{"A":2, "B":null}"#));
+        assert_eq!(a, shape(&mut p, r#"{"A":2,"\u0042":null}"#));
+        assert_ne!(a, shape(&mut p, r#"{"B":1,"A":"x"}"#));
+        assert_ne!(a, shape(&mut p, r#"{"AB":1}"#));
+        assert_ne!(a, shape(&mut p, r#"{"A":1,"B":"x","C":3}"#));
+        assert_eq!(shape(&mut p, "{}").0, 0);
+    }
+
+    #[test]
+    fn json_text_detection() {
+        assert!(looks_like_json_text(r#""{}""#));
+        assert!(looks_like_json_text(r#"" \n[1]""#));
+        assert!(!looks_like_json_text(r#""x{}""#));
+        assert!(!looks_like_json_text(r#"{"a":1}"#));
+        assert!(!looks_like_json_text(r#""""#));
     }
 
     #[test]
