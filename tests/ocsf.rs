@@ -180,7 +180,7 @@ fn demo_export_validates() {
     let events = process_ocsf(&repo().join("demo"));
     let s = validate(&events);
     assert_valid("demo/", &s);
-    assert_eq!(s.events, 85, "{:?}", s.classes);
+    assert_eq!(s.events, 109, "{:?}", s.classes);
     assert!(s.classes.contains_key(&1007) && s.classes.contains_key(&4001));
 }
 
