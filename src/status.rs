@@ -55,6 +55,25 @@ pub struct TableStatus {
     pub dead_letters: u64,
 }
 
+impl TableStatus {
+    /// A table with nothing counted yet.
+    fn empty(container: &str) -> Self {
+        TableStatus {
+            table: crate::metrics::table_label(container),
+            container: container.to_string(),
+            blobs: 0,
+            watched: 0,
+            behind: 0,
+            pending_bytes: 0,
+            oldest_behind: None,
+            lag_seconds: 0.0,
+            newest_hour: None,
+            untracked: 0,
+            dead_letters: 0,
+        }
+    }
+}
+
 /// The poison queue of BlobCreated events.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PoisonQueue {
@@ -112,19 +131,7 @@ pub async fn collect(
             .into_iter()
             .map(|s| (s.key.blob.clone(), s))
             .collect();
-        let mut t = TableStatus {
-            table: crate::metrics::table_label(&container),
-            container: container.clone(),
-            blobs: 0,
-            watched: 0,
-            behind: 0,
-            pending_bytes: 0,
-            oldest_behind: None,
-            lag_seconds: 0.0,
-            newest_hour: None,
-            untracked: 0,
-            dead_letters: 0,
-        };
+        let mut t = TableStatus::empty(&container);
         for l in listed {
             let key = BlobKey::new(container.as_str(), l.name.as_str());
             let hour = key.hour();
@@ -176,17 +183,8 @@ pub async fn collect(
         match tables.iter_mut().find(|t| t.container == container) {
             Some(t) => t.dead_letters += n,
             None => tables.push(TableStatus {
-                table: crate::metrics::table_label(&container),
-                container,
-                blobs: 0,
-                watched: 0,
-                behind: 0,
-                pending_bytes: 0,
-                oldest_behind: None,
-                lag_seconds: 0.0,
-                newest_hour: None,
-                untracked: 0,
                 dead_letters: n,
+                ..TableStatus::empty(&container)
             }),
         }
     }
