@@ -146,7 +146,7 @@ impl Normalizer {
             }
             Format::Ocsf => {
                 batch.push_event(id, table.clone(), time, |out| {
-                    ocsf::write_event(row, &table, &id, out);
+                    ocsf::write_event(row, table, &id, out);
                 });
             }
             Format::Normalized => {
