@@ -54,7 +54,7 @@ fn positive(s: &str) -> Result<usize, String> {
 }
 
 fn size(s: &str) -> Result<usize, String> {
-    let n = crate::cli::parse_size(s)?;
+    let n = crate::config::parse_size(s)?;
     usize::try_from(n)
         .ok()
         .filter(|&n| n > 0)

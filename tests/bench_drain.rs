@@ -37,7 +37,7 @@ fn children_usage() -> (u64, f64) {
 async fn drain_1gib_blob_peak_rss() {
     let target = std::env::var("BENCH_BYTES")
         .ok()
-        .map(|s| mde_relay::cli::parse_size(&s).unwrap())
+        .map(|s| mde_relay::config::parse_size(&s).unwrap())
         .unwrap_or(1 << 30);
     let env = Env::new().await;
     let blob = Env::blob_name("2026/01/01/00");

@@ -17,7 +17,7 @@ pub struct GenArgs {
     #[arg(long, conflicts_with = "bytes")]
     rows: Option<u64>,
     /// Approximate output size (e.g. 1GiB); generation stops at the first row past it.
-    #[arg(long, value_parser = super::parse_size)]
+    #[arg(long, value_parser = crate::config::parse_size)]
     bytes: Option<u64>,
     /// Seed; the same seed gives the same rows.
     #[arg(long, default_value_t = 1)]

@@ -52,7 +52,7 @@ pub struct ProcessArgs {
     #[arg(long, value_delimiter = ',')]
     pub(super) tenants: Vec<String>,
     /// Longest accepted row; longer rows are dead-lettered.
-    #[arg(long, default_value_t = DEFAULT_MAX_LINE as u64, value_parser = super::parse_size)]
+    #[arg(long, default_value_t = DEFAULT_MAX_LINE as u64, value_parser = crate::config::parse_size)]
     pub(super) max_row_bytes: u64,
     /// The sink and its settings (each flag falls back to its RELAY_* variable).
     #[command(flatten)]

@@ -3,7 +3,8 @@
 //! Functions app settings reach the handler as environment variables, and the CLI reads the same
 //! names (flags override them). Keeping the list here lets the deployment test check that the
 //! Bicep template sets everything the binary needs, and lets start-up name the offending setting
-//! when one is wrong. Secret settings are never logged.
+//! when one is wrong. Secret settings are never logged. The value parsers every layer shares
+//! (sizes) live here too, so lower layers never reach into `cli/` for them.
 
 /// One setting the binary reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +110,29 @@ pub fn env_or_default(name: &str) -> Option<String> {
     env(name).or_else(|| setting(name).and_then(|s| s.default.map(str::to_string)))
 }
 
+/// Parses sizes like `1GiB`, `500MB`, `16m`, `4096`.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (examples: 4096, 64KiB, 500MB, 1GiB)"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        u => return Err(format!("unknown size unit `{u}` in `{s}`")),
+    };
+    Ok((n * mult as f64) as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +144,15 @@ mod tests {
         let n = names.len();
         names.dedup();
         assert_eq!(n, names.len());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("500MB"), Ok(500_000_000));
+        assert_eq!(parse_size("1.5k"), Ok(1500));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("3 parsecs").is_err());
     }
 }

@@ -104,7 +104,7 @@ impl<'a> Settings<'a> {
     /// A size in bytes (`1000000`, `64KiB`, `1MB`) of at least `min`.
     pub fn size(&self, name: &str, min: usize) -> Result<usize, ConfigError> {
         let v = self.required(name, "the sink")?;
-        match crate::cli::parse_size(&v)
+        match crate::config::parse_size(&v)
             .ok()
             .and_then(|n| usize::try_from(n).ok())
         {
