@@ -10,6 +10,8 @@
 //! * [`pipeline`]: the per-row step (parse, filter, normalize or dead-letter) every entry point
 //!   shares.
 //! * [`sink`]: the [`sink::Sink`] trait and one file per destination. **A batch is sent here.**
+//! * [`deliver`]: batches in flight to the sink, acknowledged in order (the watermark a
+//!   checkpoint may move to), dead letters stored first. **A batch is handed over here.**
 //! * [`deadletter`]: rows that could not become events, with reason and location.
 //! * [`gen`]: synthetic export rows for tests and benchmarks.
 //! * [`source`]: where export blobs are read from (Azure Storage or a directory), behind a
@@ -29,6 +31,7 @@ pub mod azure;
 pub mod cli;
 pub mod config;
 pub mod deadletter;
+pub mod deliver;
 pub mod drain;
 pub mod gen;
 pub mod handler;

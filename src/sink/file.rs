@@ -75,6 +75,10 @@ impl Sink for FileSink {
     fn name(&self) -> &'static str {
         "file"
     }
+    /// Events are written in the order they are handed over: one batch at a time.
+    fn max_in_flight(&self) -> Option<usize> {
+        Some(1)
+    }
 
     async fn send(&self, batch: &Batch) -> Result<(), SinkError> {
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());

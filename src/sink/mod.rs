@@ -215,6 +215,14 @@ pub trait Sink: Send + Sync {
         Ok(())
     }
 
+    /// Most batches this sink takes at once, when it has a limit of its own: a sink that writes
+    /// events in the order it is given them (file, stdout) says `Some(1)`, so that the
+    /// pipelined delivery ([`crate::deliver`]) keeps its output in input order. `None`: as many
+    /// as `RELAY_INFLIGHT_BATCHES`.
+    fn max_in_flight(&self) -> Option<usize> {
+        None
+    }
+
     /// Counters since the sink was built (events and bytes acknowledged, retries by reason,
     /// seconds throttled). Take the difference of two snapshots ([`SinkStats::since`]) for one
     /// invocation's share. Sinks without network I/O report zeros.

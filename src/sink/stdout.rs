@@ -13,6 +13,10 @@ impl Sink for StdoutSink {
     fn name(&self) -> &'static str {
         "stdout"
     }
+    /// Events are written in the order they are handed over: one batch at a time.
+    fn max_in_flight(&self) -> Option<usize> {
+        Some(1)
+    }
 
     async fn send(&self, batch: &Batch) -> Result<(), SinkError> {
         let mut out = std::io::stdout().lock();
