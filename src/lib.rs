@@ -19,7 +19,8 @@
 //! * [`state`]: per-blob checkpoints with leases (Azure Storage or a directory). **An offset is
 //!   saved here** (the drain calls it only after the sink acknowledged).
 //! * [`drain`]: forwards the new rows of one blob from its checkpoint. **A blob is read here.**
-//! * [`tail`]: finds blobs that grew (append blobs fire no event) and drains them.
+//! * [`tail`]: finds blobs that grew (append blobs fire no event) and, through [`dispatch`],
+//!   asks the queue-triggered function to drain them (or drains them itself).
 //! * [`handler`]: the Azure Functions custom handler (`serve`).
 //! * [`setup`]: builds these parts from settings; [`config`]: the table of every setting;
 //!   [`azure`]: storage connections and account SAS.
@@ -32,6 +33,7 @@ pub mod cli;
 pub mod config;
 pub mod deadletter;
 pub mod deliver;
+pub mod dispatch;
 pub mod drain;
 pub mod gen;
 pub mod handler;

@@ -2,7 +2,8 @@
 //! Event Grid schema or CloudEvents 1.0; one event or an array; as a JSON object, as JSON text
 //! (possibly encoded twice by the host), or as base64 of either (queue messages written by Event
 //! Grid are base64 unless the host decoded them already). The eventGridTrigger binding delivers
-//! the event object itself, so the same parser serves it.
+//! the event object itself, so the same parser serves it. The same queue also carries Tail's
+//! drain requests ([`crate::dispatch`]), which name a container and blob instead of a URL.
 
 use base64::Engine;
 use serde_json::Value;
@@ -28,12 +29,20 @@ pub struct BlobEvent {
     pub content_length: Option<u64>,
     /// `data.blobType`.
     pub blob_type: Option<String>,
+    /// A drain request's `data.container` and `data.blob`.
+    pub drain: Option<(String, String)>,
 }
 
 impl BlobEvent {
     /// True for `Microsoft.Storage.BlobCreated`.
     pub fn is_blob_created(&self) -> bool {
         self.event_type.eq_ignore_ascii_case(BLOB_CREATED)
+    }
+
+    /// True for a drain request put by Tail ([`crate::dispatch::DRAIN_REQUEST`]).
+    pub fn is_drain_request(&self) -> bool {
+        self.event_type
+            .eq_ignore_ascii_case(crate::dispatch::DRAIN_REQUEST)
     }
 }
 
@@ -136,6 +145,7 @@ fn event(v: &Value) -> Result<BlobEvent, String> {
             .and_then(|d| d.get("contentLength"))
             .and_then(Value::as_u64),
         blob_type: d.and_then(|d| str_field(d, "blobType")),
+        drain: d.and_then(|d| Some((str_field(d, "container")?, str_field(d, "blob")?))),
     })
 }
 
@@ -208,6 +218,27 @@ mod tests {
         c.as_object_mut().unwrap().remove("data");
         c["data_base64"] = Value::String(base64::engine::general_purpose::STANDARD.encode(data));
         assert!(parse(&c).unwrap()[0].url.is_some());
+    }
+
+    #[test]
+    fn drain_requests_in_every_encoding() {
+        let key = crate::source::BlobKey::new("c", "tenantId=t/y=2026/m=11/d=01/h=10/m=00/PT1H.json");
+        let now = chrono::Utc::now();
+        let json = crate::dispatch::request_json(&key, 7, now);
+        let b64 = crate::dispatch::request_message(&key, 7, now);
+        // As the host hands them over: decoded (messageEncoding base64) and JSON-encoded as a
+        // string; or still base64; or the object.
+        for v in [
+            Value::String(json.clone()),
+            Value::String(serde_json::to_string(&json).unwrap()),
+            Value::String(b64),
+            serde_json::from_str(&json).unwrap(),
+        ] {
+            let e = &parse(&v).unwrap()[0];
+            assert!(e.is_drain_request() && !e.is_blob_created(), "{v}");
+            assert_eq!(e.drain, Some(("c".into(), key.blob.clone())));
+            assert_eq!(e.url, None);
+        }
     }
 
     #[test]
