@@ -232,13 +232,15 @@ impl<M: Send + 'static> Pipeline<M> {
             let task = tokio::spawn(async move {
                 let send = sink.deliver(&batch);
                 let sent = match by {
-                    Some(by) => tokio::time::timeout_at(by.into(), send).await.map_err(|_| {
-                        anyhow::anyhow!(
-                            "sink {} did not accept a batch before the invocation's deadline \
+                    Some(by) => tokio::time::timeout_at(by.into(), send)
+                        .await
+                        .map_err(|_| {
+                            anyhow::anyhow!(
+                                "sink {} did not accept a batch before the invocation's deadline \
                              (retries included); the rows stay for the next drain",
-                            sink.name()
-                        )
-                    })?,
+                                sink.name()
+                            )
+                        })?,
                     None => send.await,
                 };
                 let refused =

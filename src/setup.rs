@@ -16,7 +16,7 @@ use crate::pipeline::Filter;
 use crate::sink::Sink;
 use crate::source::{azure::AzureSource, local::DirSource, Scoped, Source};
 use crate::state::{azure::BlobCheckpointStore, local::DirCheckpointStore, CheckpointStore};
-use crate::tail::TailSettings;
+use crate::tail::{TailMode, TailSettings};
 use anyhow::{anyhow, bail};
 use clap::ValueEnum;
 use std::path::Path;
@@ -89,6 +89,9 @@ pub struct RelaySettings {
     pub max_drain_time: Duration,
     /// Largest accepted invocation body (`RELAY_MAX_REQUEST_BYTES`).
     pub max_request_bytes: usize,
+    /// The queue BlobCreated is triggered by, where Tail puts drain requests
+    /// (`RELAY_EVENTS_QUEUE`).
+    pub events_queue: String,
 }
 
 impl RelaySettings {
@@ -130,7 +133,9 @@ impl RelaySettings {
             tail: TailSettings {
                 sweep_every: setting("RELAY_TAIL_SWEEP_INTERVAL", parse_duration)?,
                 sweep_hours,
+                mode: setting("RELAY_TAIL_MODE", TailMode::parse)?,
             },
+            events_queue: setting("RELAY_EVENTS_QUEUE", |s| Ok(s.trim().to_string()))?,
             max_drain_time: setting("RELAY_MAX_DRAIN_TIME", parse_duration)?,
             max_request_bytes: setting("RELAY_MAX_REQUEST_BYTES", size)?,
         })

@@ -1,5 +1,6 @@
-//! Tail: finds export blobs that grew and drains them. BlobCreated fires once per hourly blob,
-//! when it is created (nearly empty); appends fire nothing (platform facts §2). So every run:
+//! Tail: finds export blobs that grew and has them drained. BlobCreated fires once per hourly
+//! blob, when it is created (nearly empty); appends fire nothing (platform facts §2). So every
+//! run:
 //!
 //! 1. **Known open blobs**: every blob whose checkpoint is not closed is compared with its
 //!    properties (length, closable); those that grew, vanished or can now be closed are drained.
@@ -10,10 +11,16 @@
 //! 3. **Slow sweep**: once per `RELAY_TAIL_SWEEP_INTERVAL` (claimed in the checkpoint store, so
 //!    one instance does it) step 2 covers the last `RELAY_TAIL_SWEEP_HOURS` hours instead.
 //!
-//! Blob names start with `tenantId=<guid>/`, and the SDK lists without delimiters, so hour
+//! 4. **Dispatch** (`RELAY_TAIL_MODE=dispatch`, the default): one drain request per blob behind
+//!    goes on `RELAY_EVENTS_QUEUE` ([`crate::dispatch`]), so the queue-triggered function drains
+//!    them on every instance the host scales to; a timer runs on one instance only. With
+//!    `drain`, this process drains them itself (`RELAY_DRAIN_CONCURRENCY` at once).
+//!
+//! Listings run concurrently (bounded). Blob names start with `tenantId=<guid>/`, and the SDK lists without delimiters, so hour
 //! prefixes need the tenant: tenants come from `RELAY_TENANTS` when set, else from the known
 //! checkpoints plus the first blob of each container.
 
+use crate::dispatch::DrainRequests;
 use crate::drain::{is_closed, Contention, Drainer, Outcome};
 use crate::source::{BlobKey, BlobProps};
 use crate::state::Summary;
@@ -23,6 +30,31 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
+/// Listings (and drain requests) of one Tail run at once.
+const LIST_CONCURRENCY: usize = 16;
+
+/// What Tail does with the blobs it finds behind (`RELAY_TAIL_MODE`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TailMode {
+    /// Put one drain request per blob on `RELAY_EVENTS_QUEUE` ([`crate::dispatch`]): the
+    /// queue-triggered function drains them, on as many instances as the host scales to.
+    #[default]
+    Dispatch,
+    /// Drain them in this process (single-process use: `serve` outside Azure).
+    Drain,
+}
+
+impl TailMode {
+    /// Parses `dispatch` or `drain`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "dispatch" => Ok(TailMode::Dispatch),
+            "drain" => Ok(TailMode::Drain),
+            _ => Err(format!("`{s}` is neither `dispatch` nor `drain`")),
+        }
+    }
+}
+
 /// Settings of the Tail function.
 #[derive(Debug, Clone)]
 pub struct TailSettings {
@@ -30,6 +62,8 @@ pub struct TailSettings {
     pub sweep_every: Duration,
     /// How many hours back it looks (`RELAY_TAIL_SWEEP_HOURS`).
     pub sweep_hours: u32,
+    /// Dispatch or drain (`RELAY_TAIL_MODE`).
+    pub mode: TailMode,
 }
 
 impl Default for TailSettings {
@@ -37,6 +71,7 @@ impl Default for TailSettings {
         TailSettings {
             sweep_every: Duration::from_secs(3600),
             sweep_hours: 48,
+            mode: TailMode::Dispatch,
         }
     }
 }
@@ -44,6 +79,16 @@ impl Default for TailSettings {
 /// What a Tail run did.
 #[derive(Debug, Clone, Default)]
 pub struct TailReport {
+    /// What it did with the blobs behind.
+    pub mode: TailMode,
+    /// Export containers listed.
+    pub containers: usize,
+    /// Blobs found behind their checkpoint (or never seen).
+    pub behind: usize,
+    /// Drain requests enqueued (dispatch mode).
+    pub enqueued: usize,
+    /// Time spent finding the blobs behind, in ms.
+    pub listing_ms: u64,
     /// Open blobs checked.
     pub open_checked: usize,
     /// Blobs seen in the listed hours.
@@ -99,19 +144,30 @@ fn day_prefixes(tenant: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Str
     out
 }
 
-/// Runs Tail once. Drains stop at a checkpoint when `deadline` passes.
+/// Runs Tail once: in [`TailMode::Dispatch`] (with `requests`) every blob behind gets a drain
+/// request; otherwise the blobs are drained here, stopping at a checkpoint when `deadline`
+/// passes.
 pub async fn run(
     d: &Drainer,
     t: &TailSettings,
     deadline: Option<Instant>,
+    requests: Option<&dyn DrainRequests>,
 ) -> anyhow::Result<TailReport> {
     let started = Instant::now();
     let now = Utc::now();
     let grace = d.settings().close_grace;
     let src = d.source();
     let store = d.store();
-    let mut report = TailReport::default();
+    let mut report = TailReport {
+        mode: match requests {
+            Some(_) => t.mode,
+            None => TailMode::Drain,
+        },
+        ..TailReport::default()
+    };
     let mut todo: BTreeSet<BlobKey> = BTreeSet::new();
+    // Length seen per blob due (for the drain request).
+    let mut lengths: HashMap<BlobKey, u64> = HashMap::new();
 
     // 1. Known open blobs.
     let open: Vec<BlobKey> = store
@@ -131,6 +187,9 @@ pub async fn run(
         .collect::<Vec<_>>()
         .await;
     for (key, cp, props) in checks {
+        if let Ok(Some(p)) = &props {
+            lengths.insert(key.clone(), p.length);
+        }
         let due = match (cp, props) {
             (Ok(Some(cp)), Ok(Some(p))) => {
                 crate::drain::restart_reason(&cp.checkpoint, &p).is_some()
@@ -150,7 +209,7 @@ pub async fn run(
         }
     }
 
-    // 2./3. Recent hours (or the sweep window) of every export container.
+    // 2./3. Recent hours (or the sweep window) of every export container, listed concurrently.
     let sweep_hours = i64::from(t.sweep_hours.max(2));
     report.swept = store
         .claim("sweep", t.sweep_every)
@@ -163,63 +222,115 @@ pub async fn run(
     let this_hour = now.duration_trunc(ChronoDuration::hours(1)).unwrap_or(now);
     let from = this_hour - ChronoDuration::hours(hours - 1);
     let containers = src.containers().await?;
+    report.containers = containers.len();
     let configured = &d.settings().filter.tenants;
-    let mut known: BTreeSet<String> = open
+    let mut tenants: BTreeSet<String> = open
         .iter()
         .filter_map(|k| k.tenant().map(str::to_string))
         .collect();
-    for c in &containers {
-        let tenants: BTreeSet<String> = if !configured.is_empty() {
-            configured.iter().cloned().collect()
-        } else {
-            // The first blob of the container names a tenant; known ones add the rest.
-            match src.list_blobs(c, "tenantId=", Some(1)).await {
-                Ok(first) => {
-                    for l in first {
-                        if let Some(t) = BlobKey::new(c.as_str(), l.name).tenant() {
-                            known.insert(t.to_string());
-                        }
-                    }
-                }
+    if !configured.is_empty() {
+        tenants = configured.iter().cloned().collect();
+    } else {
+        // The first blob of each container names a tenant; known ones add the rest.
+        let probes = stream::iter(containers.iter().cloned())
+            .map(|c| async move {
+                let r = src.list_blobs(&c, "tenantId=", Some(1)).await;
+                (c, r)
+            })
+            .buffer_unordered(LIST_CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await;
+        for (c, r) in probes {
+            match r {
+                Ok(first) => tenants.extend(first.into_iter().filter_map(|l| {
+                    BlobKey::new(c.as_str(), l.name)
+                        .tenant()
+                        .map(str::to_string)
+                })),
                 Err(e) => {
                     warn!(container = %c, error = %format!("{e:#}"), "cannot probe container")
                 }
             }
-            known.clone()
-        };
+        }
+    }
+    let mut prefixes = Vec::new();
+    for c in &containers {
         for tenant in &tenants {
             for day in day_prefixes(tenant, from, this_hour) {
-                let listed = match src.list_blobs(c, &day, None).await {
-                    Ok(l) => l,
-                    Err(e) => {
-                        warn!(container = %c, prefix = %day, error = %format!("{e:#}"), "cannot list blobs");
-                        report.failed += 1;
-                        continue;
-                    }
-                };
-                if listed.is_empty() {
-                    continue;
+                prefixes.push((c.clone(), day));
+            }
+        }
+    }
+    let listings = stream::iter(prefixes)
+        .map(|(c, day)| async move {
+            let listed = match src.list_blobs(&c, &day, None).await {
+                Ok(l) => l,
+                Err(e) => {
+                    warn!(container = %c, prefix = %day, error = %format!("{e:#}"), "cannot list blobs");
+                    return Err(());
                 }
-                let cps: HashMap<String, Summary> = match store.list(c, &day).await {
-                    Ok(v) => v.into_iter().map(|s| (s.key.blob.clone(), s)).collect(),
-                    Err(e) => {
-                        warn!(container = %c, prefix = %day, error = %format!("{e:#}"), "cannot list checkpoints");
-                        report.failed += 1;
-                        continue;
-                    }
-                };
-                for l in listed {
-                    let key = BlobKey::new(c.as_str(), l.name);
-                    if key.hour().is_some_and(|h| h < from || h > this_hour) {
-                        continue;
-                    }
-                    report.listed += 1;
-                    if needs_drain(&key, cps.get(&key.blob), &l.props, now, grace) {
-                        todo.insert(key);
-                    }
+            };
+            if listed.is_empty() {
+                return Ok((c, listed, HashMap::new()));
+            }
+            match store.list(&c, &day).await {
+                Ok(v) => {
+                    let cps: HashMap<String, Summary> =
+                        v.into_iter().map(|s| (s.key.blob.clone(), s)).collect();
+                    Ok((c, listed, cps))
+                }
+                Err(e) => {
+                    warn!(container = %c, prefix = %day, error = %format!("{e:#}"), "cannot list checkpoints");
+                    Err(())
+                }
+            }
+        })
+        .buffer_unordered(LIST_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await;
+    for l in listings {
+        let Ok((c, listed, cps)) = l else {
+            report.failed += 1;
+            continue;
+        };
+        for l in listed {
+            let key = BlobKey::new(c.as_str(), l.name);
+            if key.hour().is_some_and(|h| h < from || h > this_hour) {
+                continue;
+            }
+            report.listed += 1;
+            if needs_drain(&key, cps.get(&key.blob), &l.props, now, grace) {
+                lengths.insert(key.clone(), l.props.length);
+                todo.insert(key);
+            }
+        }
+    }
+    report.behind = todo.len();
+    report.listing_ms = started.elapsed().as_millis() as u64;
+
+    if let (TailMode::Dispatch, Some(requests)) = (t.mode, requests) {
+        // The queue-triggered function drains them, spread over instances by the host.
+        let lengths = &lengths;
+        let sent = stream::iter(todo)
+            .map(|key| async move {
+                let len = lengths.get(&key).copied().unwrap_or(0);
+                let r = requests.request(&key, len).await;
+                (key, r)
+            })
+            .buffer_unordered(LIST_CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await;
+        for (key, r) in sent {
+            match r {
+                Ok(()) => report.enqueued += 1,
+                Err(e) => {
+                    report.failed += 1;
+                    warn!(blob = %key, error = %format!("{e:#}"), "cannot enqueue a drain request");
                 }
             }
         }
+        summary(&report, started.elapsed());
+        return Ok(report);
     }
 
     // Drain everything due; the drainer bounds how many run at once.
@@ -250,21 +361,32 @@ pub async fn run(
             }
         }
     }
+    summary(&report, started.elapsed());
+    Ok(report)
+}
+
+/// The one `event=tail_summary` line of a Tail run.
+fn summary(r: &TailReport, took: Duration) {
     info!(
-        open_checked = report.open_checked,
-        listed = report.listed,
-        drains = report.drains,
-        busy = report.busy,
-        stopped = report.stopped,
-        deferred = report.deferred,
-        failed = report.failed,
-        events = report.events,
-        dead_lettered = report.dead_lettered,
-        swept = report.swept,
-        ms = started.elapsed().as_millis() as u64,
+        event = "tail_summary",
+        mode = ?r.mode,
+        containers_listed = r.containers,
+        open_checked = r.open_checked,
+        listed = r.listed,
+        blobs_behind = r.behind,
+        requests_enqueued = r.enqueued,
+        listing_ms = r.listing_ms,
+        drains = r.drains,
+        busy = r.busy,
+        stopped = r.stopped,
+        deferred = r.deferred,
+        failed = r.failed,
+        events = r.events,
+        dead_lettered = r.dead_lettered,
+        swept = r.swept,
+        duration_ms = took.as_millis() as u64,
         "tail run finished"
     );
-    Ok(report)
 }
 
 #[cfg(test)]

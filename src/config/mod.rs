@@ -47,6 +47,7 @@ pub static SETTINGS: &[Setting] = &[
     s("RELAY_CONTAINER_PREFIX", Some("insights-logs-advancedhunting-"), false, false, "Only containers starting with this are read."),
     s("RELAY_EVENTS_QUEUE", Some("mde-blob-created"), true, false, "Queue Event Grid delivers BlobCreated events into."),
     s("RELAY_TAIL_SCHEDULE", Some("0 */1 * * * *"), false, false, "NCRONTAB schedule of the Tail function."),
+    s("RELAY_TAIL_MODE", Some("dispatch"), false, false, "What Tail does with blobs behind their checkpoint: `dispatch` puts one drain request per blob on RELAY_EVENTS_QUEUE, so BlobCreated invocations drain them on every instance the host scales to; `drain` drains them in the Tail invocation (single-process use)."),
     s("RELAY_STATE_CONTAINER", Some("mde-relay-state"), false, false, "Container of checkpoints in AzureWebJobsStorage."),
     s("RELAY_DEADLETTER_CONTAINER", Some("mde-relay-deadletter"), false, false, "Container of dead-lettered rows in AzureWebJobsStorage."),
     s("RELAY_FORMAT", Some("normalized"), false, false, "Event format: normalized | raw | ocsf (OCSF 1.5.0 events, docs/ocsf.md)."),

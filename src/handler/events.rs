@@ -222,7 +222,8 @@ mod tests {
 
     #[test]
     fn drain_requests_in_every_encoding() {
-        let key = crate::source::BlobKey::new("c", "tenantId=t/y=2026/m=11/d=01/h=10/m=00/PT1H.json");
+        let key =
+            crate::source::BlobKey::new("c", "tenantId=t/y=2026/m=11/d=01/h=10/m=00/PT1H.json");
         let now = chrono::Utc::now();
         let json = crate::dispatch::request_json(&key, 7, now);
         let b64 = crate::dispatch::request_message(&key, 7, now);

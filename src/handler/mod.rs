@@ -7,7 +7,10 @@
 //!   ([`events`]). Each event's URL must name the export account and an export container
 //!   ([`crate::source::Scoped::admit_url`]); anything else is logged and dropped, never
 //!   fetched. Admitted blobs are drained ([`crate::drain`]).
-//! * `POST /Tail`: timer trigger; one [`crate::tail`] run.
+//!   The same queue carries Tail's drain requests ([`crate::dispatch`]): each names an export
+//!   blob, drained the same way; one for a blob being drained elsewhere ends at once.
+//! * `POST /Tail`: timer trigger; one [`crate::tail`] run, which (by default) puts a drain
+//!   request per blob behind on the queue instead of draining.
 //!
 //! Logs are JSON lines on stdout (the host collects them), each carrying the invocation id of
 //! the request it belongs to. The host logs stdout at Information and ignores the body of a
@@ -29,6 +32,7 @@
 pub mod events;
 pub mod protocol;
 
+use crate::dispatch::DrainRequests;
 use crate::drain::{Contention, Drainer, Outcome};
 use crate::setup::RelaySettings;
 use crate::tail::TailSettings;
@@ -81,6 +85,8 @@ pub struct App {
     pub tail: TailSettings,
     /// Longest an invocation drains.
     pub max_drain_time: Duration,
+    /// Where Tail puts drain requests (`RELAY_EVENTS_QUEUE`); `None`: Tail drains itself.
+    pub requests: Option<Arc<dyn DrainRequests>>,
 }
 
 /// Sets up JSON logging on stdout, filtered by `RUST_LOG` (default `info`), with SAS
@@ -195,6 +201,12 @@ async fn handle_blob_created(app: &App, body: &[u8]) -> Result<(), String> {
     let deadline = Instant::now() + app.max_drain_time;
     let mut failures = Vec::new();
     for ev in evs {
+        if ev.is_drain_request() {
+            if let Err(e) = drain_request(d, &ev, deadline).await {
+                failures.push(e);
+            }
+            continue;
+        }
         if !ev.is_blob_created() {
             info!(event_type = %ev.event_type, event_id = ?ev.id, "ignoring event of another type");
             continue;
@@ -234,6 +246,35 @@ async fn handle_blob_created(app: &App, body: &[u8]) -> Result<(), String> {
     }
 }
 
+/// One of Tail's drain requests ([`crate::dispatch`]). A blob another instance is draining
+/// ([`Outcome::Busy`]) or with nothing new ends at once and successfully: the holder (or the
+/// next Tail) forwards what is left; a duplicate request costs one lease check.
+async fn drain_request(
+    d: &Drainer,
+    ev: &events::BlobEvent,
+    deadline: Instant,
+) -> Result<(), String> {
+    let Some((container, blob)) = ev.drain.clone() else {
+        warn!(event_id = ?ev.id, "rejected drain request: no data.container / data.blob");
+        return Ok(());
+    };
+    if !d.source().allows(&container) {
+        warn!(event_id = ?ev.id, container = %container, "rejected drain request: not an export container");
+        return Ok(());
+    }
+    let key = crate::source::BlobKey::new(container, blob);
+    match d.drain(&key, Contention::Skip, Some(deadline), None).await {
+        Ok(r) => {
+            info!(blob = %key, outcome = ?r.outcome, "drain request");
+            if matches!(r.outcome, Outcome::Stopped | Outcome::Deferred) && d.stopping() {
+                return Err(format!("{key}: interrupted by shutdown"));
+            }
+            Ok(())
+        }
+        Err(e) => Err(crate::logging::redact(&format!("{key}: {e:#}")).into_owned()),
+    }
+}
+
 async fn tail(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -252,7 +293,8 @@ async fn tail(
                     .find_map(|v| v.get("IsPastDue").and_then(|p| p.as_bool()));
                 info!(is_past_due = ?past_due, "Tail invocation");
                 let deadline = Instant::now() + app.max_drain_time;
-                match crate::tail::run(&app.drainer, &app.tail, Some(deadline)).await {
+                let requests = app.requests.as_deref();
+                match crate::tail::run(&app.drainer, &app.tail, Some(deadline), requests).await {
                     Ok(rep) if rep.failed == 0 => Ok(()),
                     Ok(rep) => Err(format!(
                         "{} blob(s) could not be checked or drained",
@@ -292,11 +334,19 @@ pub fn prepare() -> anyhow::Result<Prepared> {
     let sink = crate::setup::sink_from_env(&mut settings)?;
     let (stop, stop_rx) = watch::channel(false);
     let drainer = Drainer::new(source, store, sink, dead, settings.drain.clone(), stop_rx);
+    let requests: Option<Arc<dyn DrainRequests>> = match settings.tail.mode {
+        crate::tail::TailMode::Dispatch => Some(Arc::new(crate::dispatch::QueueRequests::new(
+            host,
+            &settings.events_queue,
+        ))),
+        crate::tail::TailMode::Drain => None,
+    };
     Ok(Prepared {
         app: Arc::new(App {
             drainer: Arc::new(drainer),
             tail: settings.tail.clone(),
             max_drain_time: settings.max_drain_time,
+            requests,
         }),
         max_body: settings.max_request_bytes,
         stop,
