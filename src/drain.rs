@@ -25,16 +25,22 @@
 //! and back-off, which may run [`SEND_GRACE`] past the deadline and then fails the drain
 //! before the checkpoint (the batch is sent again, with the same ids, by the next drain).
 
+mod lifecycle;
+
+pub use lifecycle::{is_closed, restart_reason};
+
 use crate::deadletter::{DeadLetter, DeadLetterSink};
+use crate::deliver::{Coalesce, Delivery, Pipeline};
 use crate::normalize::Format;
 use crate::pipeline::{Filter, RowProcessor, Stats};
 use crate::rows::Framer;
-use crate::sink::{Batch, Sink};
-use crate::source::{BlobKey, BlobProps, BlobType, Scoped};
+use crate::sink::Sink;
+use crate::source::BlobProps;
+use crate::source::{BlobKey, Scoped};
 use crate::state::{Checkpoint, CheckpointStore, Lease, StoreError};
 use anyhow::Context;
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -48,10 +54,10 @@ use tracing::{debug, info, warn};
 pub struct DrainSettings {
     /// Bytes per ranged read (`RELAY_READ_CHUNK`).
     pub chunk: usize,
-    /// Events per batch (`RELAY_BATCH_MAX_EVENTS`).
-    pub batch_max_events: usize,
-    /// Bytes per batch (`RELAY_BATCH_MAX_BYTES`).
-    pub batch_max_bytes: usize,
+    /// Longest the checkpoint lags the acknowledged batches (`RELAY_CHECKPOINT_INTERVAL`).
+    pub checkpoint_every: Duration,
+    /// Most acknowledged input the checkpoint lags (`RELAY_CHECKPOINT_BYTES`).
+    pub checkpoint_bytes: u64,
     /// How long after its hour and its last write a blob counts as closed
     /// (`RELAY_CLOSE_GRACE`).
     pub close_grace: Duration,
@@ -71,8 +77,8 @@ impl Default for DrainSettings {
     fn default() -> Self {
         DrainSettings {
             chunk: 4 << 20,
-            batch_max_events: 500,
-            batch_max_bytes: 1_000_000,
+            checkpoint_every: crate::deliver::DEFAULT_CHECKPOINT_INTERVAL,
+            checkpoint_bytes: crate::deliver::DEFAULT_CHECKPOINT_BYTES,
             close_grace: Duration::from_secs(30 * 60),
             lease_ttl: Duration::from_secs(30),
             format: Format::Normalized,
@@ -133,6 +139,12 @@ pub struct Report {
     pub stats: Stats,
     /// Batches sent.
     pub batches: u64,
+    /// Most batches at the sink at once.
+    pub batches_in_flight_max: usize,
+    /// Checkpoints written.
+    pub checkpoints_written: u64,
+    /// Time spent waiting for the sink (window full, final flush), in ms.
+    pub sink_wait_ms: u64,
     /// The blob is closed (its last row processed).
     pub closed: bool,
     /// The blob was started over (shrunk or re-created).
@@ -152,6 +164,9 @@ impl Report {
             length: 0,
             stats: Stats::default(),
             batches: 0,
+            batches_in_flight_max: 0,
+            checkpoints_written: 0,
+            sink_wait_ms: 0,
             closed: false,
             restarted: false,
             newest_event: None,
@@ -159,52 +174,11 @@ impl Report {
     }
 }
 
-/// True when `key` will not grow any more: it is not an append blob, or its hour ended and it
-/// was last written more than `grace` ago. Only then is a final unterminated line a row.
-pub fn is_closed(key: &BlobKey, props: &BlobProps, now: DateTime<Utc>, grace: Duration) -> bool {
-    if matches!(props.blob_type, BlobType::Block | BlobType::Page) {
-        return true;
-    }
-    let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
-    let quiet = now.signed_duration_since(props.last_modified) >= grace;
-    let hour_over = key
-        .hour()
-        .is_none_or(|h| now >= h + chrono::Duration::hours(1) + grace);
-    quiet && hour_over
-}
-
-/// Why a stored checkpoint no longer applies to the blob, if it does not.
-pub fn restart_reason(cp: &Checkpoint, props: &BlobProps) -> Option<String> {
-    if props.length < cp.offset || props.length < cp.length {
-        return Some(format!(
-            "blob shrank from {} to {} bytes",
-            cp.length.max(cp.offset),
-            props.length
-        ));
-    }
-    if let (Some(was), Some(is)) = (&cp.incarnation, &props.incarnation) {
-        if was != is {
-            return Some(format!("blob was re-created ({was} -> {is})"));
-        }
-    }
-    if cp.blob_type != BlobType::Unknown && props.blob_type != cp.blob_type {
-        return Some(format!(
-            "blob type changed from {:?} to {:?}",
-            cp.blob_type, props.blob_type
-        ));
-    }
-    // Append blobs change ETag on every append; other blobs only when rewritten.
-    if props.blob_type != BlobType::Append && !cp.etag.is_empty() && cp.etag != props.etag {
-        return Some("blob was rewritten (ETag changed)".into());
-    }
-    None
-}
-
 /// Drains blobs. Cheap to share (`Arc`); one instance serves every invocation.
 pub struct Drainer {
     source: Scoped,
     store: Arc<dyn CheckpointStore>,
-    sink: Arc<dyn Sink>,
+    delivery: Delivery,
     dead: Arc<dyn DeadLetterSink>,
     settings: DrainSettings,
     stop: watch::Receiver<bool>,
@@ -216,7 +190,7 @@ impl std::fmt::Debug for Drainer {
         f.debug_struct("Drainer")
             .field("source", &self.source)
             .field("store", &self.store.describe())
-            .field("sink", &self.sink.name())
+            .field("delivery", &self.delivery)
             .field("dead_letters", &self.dead.location())
             .field("settings", &self.settings)
             .finish()
@@ -232,84 +206,82 @@ impl Drop for Prefetch {
     }
 }
 
+/// Where a submitted batch ends: the checkpoint it allows once it and every batch before it are
+/// acknowledged, and the counters up to it.
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    /// First byte after the batch's last row.
+    offset: u64,
+    /// Bytes examined (the checkpoint's `length`): `offset` mid-blob, the blob length at the end.
+    examined: u64,
+    /// Rows, events and dead letters of this drain up to the batch end (before refusals).
+    rows: u64,
+    events: u64,
+    dead: u64,
+    /// The blob is finished with this batch.
+    closed: bool,
+}
+
 /// State of one drain under its lease.
 struct Run<'a> {
     d: &'a Drainer,
     lease: &'a Lease,
     lost: &'a AtomicBool,
+    props: &'a BlobProps,
     cp: Checkpoint,
     version: Option<String>,
-    proc: RowProcessor,
-    batch: Batch,
-    dead: Vec<DeadLetter>,
     base: (u64, u64, u64),
-    batches: u64,
+    /// The end of the longest acknowledged prefix, and the counters up to it.
+    watermark: Option<Mark>,
+    /// Events the sink refused one by one in acknowledged batches (dead-lettered).
+    refused: u64,
     /// Newest event time among the batches the sink acknowledged.
     newest: Option<f64>,
-    /// Latest moment a sink send may still be running (deadline + [`SEND_GRACE`]).
-    send_by: Option<Instant>,
+    coalesce: Coalesce,
 }
 
 impl Run<'_> {
-    /// Sends the batch, stores the dead letters, then checkpoints `offset`, in that order.
-    async fn commit(
-        &mut self,
-        offset: u64,
-        examined: u64,
-        props: &BlobProps,
-    ) -> anyhow::Result<()> {
-        if !self.batch.is_empty() {
-            let send = self.d.sink.deliver(&self.batch);
-            let sent = match self.send_by {
-                // Cancelling the send is safe: nothing is checkpointed, so the next drain sends
-                // the batch again with the same event ids.
-                Some(by) => tokio::time::timeout_at(by.into(), send)
-                    .await
-                    .map_err(|_| {
-                        anyhow::anyhow!(
-                            "sink {} did not accept a batch before the invocation's deadline \
-                             (retries included); the rows stay for the next drain",
-                            self.d.sink.name()
-                        )
-                    })?,
-                None => send.await,
-            };
-            let refused =
-                sent.with_context(|| format!("sink {} refused a batch", self.d.sink.name()))?;
-            self.newest = crate::metrics::newest(self.newest, &self.batch);
-            // Events the sink refused one by one are dead-lettered below, before the checkpoint.
-            if !refused.is_empty() {
-                let n = refused.len() as u64;
-                let sink = self.d.sink.name();
-                self.dead
-                    .extend(DeadLetter::refused(sink, &self.batch, &refused));
-                self.proc.stats.events = self.proc.stats.events.saturating_sub(n);
-                self.proc.stats.dead_lettered += n;
-            }
-            self.batch.clear();
-            self.batches += 1;
+    /// Moves the watermark over every batch acknowledged so far (their dead letters are
+    /// stored), and writes the checkpoint when one is due.
+    async fn absorb(&mut self, pipe: &mut Pipeline<Mark>) -> anyhow::Result<()> {
+        self.take(pipe);
+        if self.coalesce.due() {
+            self.write().await?;
         }
-        if !self.dead.is_empty() {
-            self.d.dead.store(&self.dead).await.with_context(|| {
-                format!("cannot store dead letters in {}", self.d.dead.location())
-            })?;
-            self.dead.clear();
+        Ok(())
+    }
+
+    fn take(&mut self, pipe: &mut Pipeline<Mark>) {
+        while let Some(a) = pipe.take_acked() {
+            let from = self.watermark.map_or(self.cp.offset, |w| w.offset);
+            self.coalesce.advanced(a.mark.offset.saturating_sub(from));
+            self.refused += a.refused.len() as u64;
+            self.newest = crate::metrics::newest(self.newest, &a.batch);
+            self.watermark = Some(a.mark);
+            pipe.recycle(a.batch);
         }
+    }
+
+    /// Writes the watermark as the checkpoint (nothing past it was acknowledged).
+    async fn write(&mut self) -> anyhow::Result<()> {
+        let Some(w) = self.watermark else {
+            return Ok(());
+        };
         if self.lost.load(Ordering::SeqCst) {
             anyhow::bail!(
                 "lease on {} lost; stopping before the checkpoint",
                 self.lease.key
             );
         }
-        let s = &self.proc.stats;
-        self.cp.offset = offset;
-        self.cp.length = examined;
-        self.cp.rows = self.base.0 + s.rows;
-        self.cp.events = self.base.1 + s.events;
-        self.cp.dead_lettered = self.base.2 + s.dead_lettered;
-        self.cp.etag = props.etag.clone();
-        self.cp.incarnation = props.incarnation.clone();
-        self.cp.blob_type = props.blob_type;
+        self.cp.offset = w.offset;
+        self.cp.length = w.examined;
+        self.cp.rows = self.base.0 + w.rows;
+        self.cp.events = self.base.1 + w.events.saturating_sub(self.refused);
+        self.cp.dead_lettered = self.base.2 + w.dead + self.refused;
+        self.cp.closed = w.closed;
+        self.cp.etag = self.props.etag.clone();
+        self.cp.incarnation = self.props.incarnation.clone();
+        self.cp.blob_type = self.props.blob_type;
         self.cp.last_seen = Utc::now();
         match self
             .d
@@ -319,6 +291,7 @@ impl Run<'_> {
         {
             Ok(v) => {
                 self.version = Some(v);
+                self.coalesce.wrote();
                 Ok(())
             }
             Err(StoreError::Conflict(k)) => {
@@ -327,15 +300,30 @@ impl Run<'_> {
             Err(StoreError::Other(e)) => Err(e),
         }
     }
+
+    /// After a failure: keeps what was acknowledged before it (fewer re-sends), then fails.
+    async fn save_then_fail(
+        &mut self,
+        pipe: &mut Pipeline<Mark>,
+        e: anyhow::Error,
+    ) -> anyhow::Error {
+        self.take(pipe);
+        if self.coalesce.dirty() {
+            if let Err(w) = self.write().await {
+                warn!(blob = %self.lease.key, error = %format!("{w:#}"), "cannot checkpoint what was acknowledged before a failure");
+            }
+        }
+        e
+    }
 }
 
 impl Drainer {
-    /// A drainer reading `source`, checkpointing in `store`, sending to `sink`, dead-lettering
-    /// to `dead`. Drains stop at their next checkpoint once `stop` turns true.
+    /// A drainer reading `source`, checkpointing in `store`, delivering through `delivery`,
+    /// dead-lettering to `dead`. Drains stop at their next checkpoint once `stop` turns true.
     pub fn new(
         source: Scoped,
         store: Arc<dyn CheckpointStore>,
-        sink: Arc<dyn Sink>,
+        delivery: Delivery,
         dead: Arc<dyn DeadLetterSink>,
         settings: DrainSettings,
         stop: watch::Receiver<bool>,
@@ -344,7 +332,7 @@ impl Drainer {
             permits: Semaphore::new(settings.concurrency.max(1)),
             source,
             store,
-            sink,
+            delivery,
             dead,
             settings,
             stop,
@@ -368,7 +356,12 @@ impl Drainer {
 
     /// The sink.
     pub fn sink(&self) -> &Arc<dyn Sink> {
-        &self.sink
+        self.delivery.sink()
+    }
+
+    /// The sink and the limits batches are cut by.
+    pub fn delivery(&self) -> &Delivery {
+        &self.delivery
     }
 
     /// True once shutdown was requested.
@@ -535,16 +528,21 @@ impl Drainer {
             d: self,
             lease,
             lost,
+            props: &props,
             base: (cp.rows, cp.events, cp.dead_lettered),
             cp,
             version,
-            proc: RowProcessor::new(s.format, s.filter.clone(), s.max_line).log_drift(true),
-            batch: Batch::new(),
-            dead: Vec::new(),
-            batches: 0,
+            watermark: None,
+            refused: 0,
             newest: None,
-            send_by: deadline.map(|d| d + SEND_GRACE),
+            coalesce: Coalesce::new(s.checkpoint_every, s.checkpoint_bytes),
         };
+        let mut proc = RowProcessor::new(s.format, s.filter.clone(), s.max_line).log_drift(true);
+        let mut pipe = self
+            .delivery
+            .pipeline::<Mark>(Some(self.dead.clone()), deadline.map(|d| d + SEND_GRACE));
+        let mut batch = pipe.batch();
+        let mut dead: Vec<DeadLetter> = Vec::new();
         let end = props.length;
         let start = run.cp.offset;
         let mut framer = Framer::new(start, s.max_line);
@@ -555,6 +553,14 @@ impl Drainer {
             let to = (from + chunk).min(end);
             Prefetch(tokio::spawn(async move { src.read(&k, from..to).await }))
         };
+        let mark = |proc: &RowProcessor, offset, examined, closed| Mark {
+            offset,
+            examined,
+            rows: proc.stats.rows,
+            events: proc.stats.events,
+            dead: proc.stats.dead_lettered,
+            closed,
+        };
         let mut pos = start;
         let mut next = (pos < end).then(|| read(pos));
         let mut stopped = false;
@@ -563,12 +569,19 @@ impl Drainer {
                 stopped = true;
                 break;
             }
-            let data = (&mut pending.0)
-                .await
-                .context("read task failed")?
-                .with_context(|| format!("cannot read {key}"))?;
+            let data = match (&mut pending.0).await {
+                Ok(Ok(d)) => d,
+                Ok(Err(e)) => {
+                    let e = e.context(format!("cannot read {key}"));
+                    return Err(run.save_then_fail(&mut pipe, e).await);
+                }
+                Err(e) => {
+                    let e = anyhow::Error::new(e).context("read task failed");
+                    return Err(run.save_then_fail(&mut pipe, e).await);
+                }
+            };
             pos += data.len() as u64;
-            run.proc.stats.bytes += data.len() as u64;
+            proc.stats.bytes += data.len() as u64;
             if let Some(p) = progress {
                 p(data.len() as u64);
             }
@@ -576,21 +589,30 @@ impl Drainer {
             framer.feed(&data);
             drop(data);
             while let Some(frame) = framer.next_frame() {
-                run.proc.handle(
+                proc.handle(
                     frame,
                     Some(&key.container),
                     &key.blob,
-                    &mut run.batch,
-                    &mut run.dead,
+                    &mut batch,
+                    &mut dead,
                 );
-                if run.batch.len() >= s.batch_max_events || run.batch.bytes() >= s.batch_max_bytes {
+                if self.delivery.full(&batch) {
                     // Mid-blob, the checkpoint records as examined only what it covers: the
                     // bytes read past it are not processed yet. Were it the bytes read, a drain
                     // that stops here (deadline, shutdown, crash) would leave a checkpoint whose
                     // length equals the blob's, and Tail (which compares lengths) and the next
                     // drain (up to date) would skip the rest until the blob grows or closes.
                     let offset = framer.resume_offset();
-                    run.commit(offset, offset, &props).await?;
+                    let m = mark(&proc, offset, offset, false);
+                    let full = std::mem::replace(&mut batch, pipe.batch());
+                    let sent = pipe.submit(full, std::mem::take(&mut dead), m).await;
+                    let sent = match sent {
+                        Ok(()) => run.absorb(&mut pipe).await,
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = sent {
+                        return Err(run.save_then_fail(&mut pipe, e).await);
+                    }
                     if self.stopping() || Self::past(deadline) {
                         stopped = true;
                         break 'chunks;
@@ -598,26 +620,53 @@ impl Drainer {
                 }
             }
         }
-        if stopped {
+        let last = if stopped {
             report.outcome = Outcome::Stopped;
+            // Rows cut since the last full batch are not sent; the checkpoint stays before
+            // them (the watermark), and the next drain cuts the same batches again.
+            None
         } else {
             if closing {
                 if let Some(frame) = framer.finish() {
-                    run.proc.handle(
+                    proc.handle(
                         frame,
                         Some(&key.container),
                         &key.blob,
-                        &mut run.batch,
-                        &mut run.dead,
+                        &mut batch,
+                        &mut dead,
                     );
                 }
             }
-            run.cp.closed = closing;
-            run.commit(framer.resume_offset(), end, &props).await?;
+            Some(mark(&proc, framer.resume_offset(), end, closing))
+        };
+        let finished = async {
+            if let Some(m) = last {
+                pipe.submit(batch, dead, m).await?;
+            }
+            pipe.flush().await?;
+            run.take(&mut pipe);
+            // Always at the end of a drain (and on shutdown or at the deadline): the watermark
+            // and, for a drain that reached the end, the examined length.
+            run.write().await
+        };
+        if let Err(e) = finished.await {
+            return Err(run.save_then_fail(&mut pipe, e).await);
         }
+        let ps = pipe.stats();
+        report.stats = proc.stats;
+        if let Some(w) = run.watermark {
+            // A stopped drain reports what it delivered, not what it cut and left.
+            report.stats.rows = w.rows;
+            report.stats.events = w.events;
+            report.stats.dead_lettered = w.dead;
+        }
+        report.stats.events = report.stats.events.saturating_sub(run.refused);
+        report.stats.dead_lettered += run.refused;
+        report.batches = ps.batches;
+        report.batches_in_flight_max = ps.in_flight_max;
+        report.sink_wait_ms = ps.sink_wait_ms;
+        report.checkpoints_written = run.coalesce.written;
         report.to = run.cp.offset;
-        report.stats = run.proc.stats;
-        report.batches = run.batches;
         report.closed = run.cp.closed;
         report.newest_event = run.newest;
         crate::metrics::drain_summary(key, &report, started.elapsed());
@@ -657,64 +706,5 @@ async fn renew_loop(store: Arc<dyn CheckpointStore>, lease: Lease, lost: Arc<Ato
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    fn props(len: u64, modified: DateTime<Utc>) -> BlobProps {
-        BlobProps {
-            length: len,
-            etag: "\"e\"".into(),
-            last_modified: modified,
-            incarnation: Some("c1".into()),
-            blob_type: BlobType::Append,
-        }
-    }
-
-    #[test]
-    fn closed_only_after_the_hour_and_a_quiet_grace_period() {
-        let k = BlobKey::new("c", "tenantId=t/y=2026/m=11/d=01/h=10/m=00/PT1H.json");
-        let g = Duration::from_secs(600);
-        let t = |h, m| Utc.with_ymd_and_hms(2026, 11, 1, h, m, 0).unwrap();
-        // Hour 10 ends at 11:00; closed from 11:10 if quiet for 10 minutes.
-        assert!(!is_closed(&k, &props(5, t(10, 30)), t(11, 5), g));
-        assert!(is_closed(&k, &props(5, t(10, 30)), t(11, 10), g));
-        assert!(
-            !is_closed(&k, &props(5, t(11, 55)), t(12, 0), g),
-            "still growing"
-        );
-        let mut block = props(5, t(11, 59));
-        block.blob_type = BlobType::Block;
-        assert!(is_closed(&k, &block, t(12, 0), g));
-    }
-
-    #[test]
-    fn restart_on_shrink_recreate_and_rewrite() {
-        let k = BlobKey::new("c", "b");
-        let now = Utc::now();
-        let mut cp = Checkpoint::new(&k, now);
-        cp.offset = 10;
-        cp.length = 12;
-        cp.incarnation = Some("c1".into());
-        cp.blob_type = BlobType::Append;
-        cp.etag = "\"old\"".into();
-        assert!(
-            restart_reason(&cp, &props(12, now)).is_none(),
-            "ETag change on append"
-        );
-        assert!(restart_reason(&cp, &props(11, now))
-            .unwrap()
-            .contains("shrank"));
-        let mut p = props(50, now);
-        p.incarnation = Some("c2".into());
-        assert!(restart_reason(&cp, &p).unwrap().contains("re-created"));
-        cp.blob_type = BlobType::Block;
-        let mut p = props(50, now);
-        p.blob_type = BlobType::Block;
-        assert!(restart_reason(&cp, &p).unwrap().contains("rewritten"));
     }
 }

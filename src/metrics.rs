@@ -8,7 +8,9 @@
 //! `docs/operations.md` ("Why log-based metrics").
 //!
 //! Fields: `table`, `container`, `blob`, `outcome`, `bytes_read`, `rows`, `events_sent`,
-//! `dead_letters`, `skipped`, `batches`, `duration_ms`, `offset` (checkpoint after the drain),
+//! `dead_letters`, `skipped`, `batches`, `batches_in_flight_max` (most batches at the sink at
+//! once), `checkpoints_written` (checkpoint writes of this drain: coalesced, see
+//! [`crate::deliver`]), `sink_wait_ms` (time the drain waited for the sink), `duration_ms`, `offset` (checkpoint after the drain),
 //! `length` (blob length when the drain started), `pending_bytes` (length − offset), and
 //! `lag_seconds` = now − the newest event timestamp (properties.Timestamp) delivered by this
 //! drain (absent when nothing was delivered or no event had a timestamp).
@@ -32,6 +34,9 @@ pub const SUMMARY_FIELDS: &[&str] = &[
     "dead_letters",
     "skipped",
     "batches",
+    "batches_in_flight_max",
+    "checkpoints_written",
+    "sink_wait_ms",
     "duration_ms",
     "offset",
     "length",
@@ -78,6 +83,9 @@ pub fn drain_summary(key: &BlobKey, r: &Report, took: Duration) {
         dead_letters = r.stats.dead_lettered,
         skipped = r.stats.skipped,
         batches = r.batches,
+        batches_in_flight_max = r.batches_in_flight_max,
+        checkpoints_written = r.checkpoints_written,
+        sink_wait_ms = r.sink_wait_ms,
         duration_ms = took.as_millis() as u64,
         offset = r.to,
         length = r.length,

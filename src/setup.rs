@@ -10,10 +10,10 @@ use crate::azure::StorageAccount;
 use crate::config::{env, env_or_default};
 use crate::deadletter::blob::DeadLetterContainer;
 use crate::deadletter::{DeadLetterFile, DeadLetterSink};
+use crate::deliver::Delivery;
 use crate::drain::DrainSettings;
 use crate::normalize::Format;
 use crate::pipeline::Filter;
-use crate::sink::Sink;
 use crate::source::{azure::AzureSource, local::DirSource, Scoped, Source};
 use crate::state::{azure::BlobCheckpointStore, local::DirCheckpointStore, CheckpointStore};
 use crate::tail::{TailMode, TailSettings};
@@ -118,8 +118,8 @@ impl RelaySettings {
             })?,
             drain: DrainSettings {
                 chunk: setting("RELAY_READ_CHUNK", size)?,
-                batch_max_events: setting("RELAY_BATCH_MAX_EVENTS", positive)?,
-                batch_max_bytes: setting("RELAY_BATCH_MAX_BYTES", size)?,
+                checkpoint_every: setting("RELAY_CHECKPOINT_INTERVAL", parse_duration)?,
+                checkpoint_bytes: setting("RELAY_CHECKPOINT_BYTES", size)? as u64,
                 close_grace: setting("RELAY_CLOSE_GRACE", parse_duration)?,
                 lease_ttl: lease,
                 format,
@@ -142,13 +142,10 @@ impl RelaySettings {
     }
 }
 
-/// The sink configured by `RELAY_SINK` and its settings (see [`crate::sink::config`]), the
-/// single place the handler builds its sink. The drain cuts batches by the sink's limits.
-pub fn sink_from_env(settings: &mut RelaySettings) -> anyhow::Result<Arc<dyn Sink>> {
-    let c = crate::sink::config::SinkConfig::from_env()?;
-    settings.drain.batch_max_events = c.batch_max_events;
-    settings.drain.batch_max_bytes = c.batch_max_bytes;
-    Ok(c.build()?)
+/// The sink configured by `RELAY_SINK` and its settings (see [`crate::sink::config`]) with the
+/// limits its batches are cut and pipelined by: the single place the handler builds its sink.
+pub fn delivery_from_env() -> anyhow::Result<Delivery> {
+    Ok(crate::sink::config::SinkConfig::from_env()?.delivery()?)
 }
 
 /// Reads a storage connection (connection string or identity-based settings).

@@ -6,6 +6,7 @@ mod relay;
 
 use async_trait::async_trait;
 use mde_relay::deadletter::DeadLetterFile;
+use mde_relay::deliver::{Delivery, Limits};
 use mde_relay::drain::{Contention, DrainSettings, Drainer, Outcome};
 use mde_relay::sink::{file::FileSink, Batch, Sink, SinkError};
 use mde_relay::source::{local::DirSource, BlobKey, Scoped};
@@ -66,14 +67,24 @@ impl Fixture {
         let dead = Arc::new(DeadLetterFile::new(&dir.path().join("dead.ndjson")));
         let settings = DrainSettings {
             chunk: 4096,
-            batch_max_events: 7,
             close_grace: grace,
             concurrency: 8,
             ..DrainSettings::default()
         };
         // Nobody asks these drains to stop; a dropped sender leaves the flag false.
         let (_, rx) = tokio::sync::watch::channel(false);
-        let drainer = Drainer::new(src, store, sink.clone(), dead, settings, rx);
+        let limits = Limits {
+            max_events: 7,
+            ..Limits::default()
+        };
+        let drainer = Drainer::new(
+            src,
+            store,
+            Delivery::new(sink.clone(), limits),
+            dead,
+            settings,
+            rx,
+        );
         let key = BlobKey::new(
             CONTAINER,
             format!(

@@ -10,6 +10,7 @@
 
 use super::process::ProcessArgs;
 use crate::deadletter::DeadLetterSink;
+use crate::deliver::Delivery;
 use crate::drain::{Contention, Drainer, Outcome};
 use crate::pipeline::{Filter, Stats};
 use crate::setup::{self, RelaySettings};
@@ -82,8 +83,6 @@ pub fn run(a: &ProcessArgs, source: &str) -> anyhow::Result<ExitCode> {
         .filter(|&m| m > 0)
         .context("--max-row-bytes must be at least 1")?;
     let sink_config = a.sink.config()?;
-    settings.drain.batch_max_events = sink_config.batch_max_events;
-    settings.drain.batch_max_bytes = sink_config.batch_max_bytes;
     for t in settings.drain.filter.unknown_tables() {
         eprintln!("warning: --tables names `{t}`, which is not a known export table");
     }
@@ -115,6 +114,7 @@ pub fn run(a: &ProcessArgs, source: &str) -> anyhow::Result<ExitCode> {
         ),
         None => sink_config.build()?,
     };
+    let delivery = Delivery::new(sink.clone(), sink_config.limits());
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -129,7 +129,7 @@ pub fn run(a: &ProcessArgs, source: &str) -> anyhow::Result<ExitCode> {
         });
         let concurrency = settings.drain.concurrency.max(1);
         let lease_wait = settings.drain.lease_ttl + std::time::Duration::from_secs(5);
-        let drainer = Drainer::new(src, store, sink.clone(), dead.clone(), settings.drain.clone(), stop_rx);
+        let drainer = Drainer::new(src, store, delivery, dead.clone(), settings.drain.clone(), stop_rx);
         let filter = &drainer.settings().filter;
 
         // Which blobs: every allowed container (or those of --tables), hours in [since, until).

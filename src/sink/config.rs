@@ -209,6 +209,8 @@ pub struct SinkConfig {
     /// NDJSON bytes; the network sinks split further so the cap holds after formatting and
     /// compression.
     pub batch_max_bytes: usize,
+    /// `RELAY_INFLIGHT_BATCHES`: batches of one blob at the sink at once.
+    pub inflight_batches: usize,
 }
 
 impl SinkConfig {
@@ -221,6 +223,7 @@ impl SinkConfig {
     pub fn from_settings(s: &Settings<'_>) -> Result<Self, ConfigError> {
         let batch_max_events = s.count("RELAY_BATCH_MAX_EVENTS", 1)?;
         let batch_max_bytes = s.size("RELAY_BATCH_MAX_BYTES", 1024)?;
+        let inflight_batches = s.count("RELAY_INFLIGHT_BATCHES", 1)?;
         let retry = RetryPolicy {
             max_elapsed: s.duration("RELAY_RETRY_MAX_ELAPSED")?,
             ..RetryPolicy::default()
@@ -258,7 +261,22 @@ impl SinkConfig {
             target,
             batch_max_events,
             batch_max_bytes,
+            inflight_batches,
         })
+    }
+
+    /// The limits batches for this sink are cut and pipelined by: the one place they are read.
+    pub fn limits(&self) -> crate::deliver::Limits {
+        crate::deliver::Limits {
+            max_events: self.batch_max_events,
+            max_bytes: self.batch_max_bytes,
+            in_flight: self.inflight_batches,
+        }
+    }
+
+    /// Builds the sink with its limits.
+    pub fn delivery(&self) -> Result<crate::deliver::Delivery, ConfigError> {
+        Ok(crate::deliver::Delivery::new(self.build()?, self.limits()))
     }
 
     /// The sink's short name.
@@ -309,6 +327,9 @@ pub struct SinkArgs {
     /// Bytes per request as sent, after formatting and compression [default: 1000000].
     #[arg(long, env = "RELAY_BATCH_MAX_BYTES")]
     pub batch_max_bytes: Option<String>,
+    /// Batches at the sink at once (acknowledged in order) [default: 8].
+    #[arg(long, env = "RELAY_INFLIGHT_BATCHES")]
+    pub inflight_batches: Option<String>,
     /// webhook sink: URL (https, or http on loopback).
     #[arg(long, env = "RELAY_WEBHOOK_URL", hide_env_values = true)]
     pub webhook_url: Option<String>,
@@ -395,6 +416,7 @@ impl SinkArgs {
             "RELAY_FILE_PATH" => &self.file_path,
             "RELAY_BATCH_MAX_EVENTS" => &self.batch_max_events,
             "RELAY_BATCH_MAX_BYTES" => &self.batch_max_bytes,
+            "RELAY_INFLIGHT_BATCHES" => &self.inflight_batches,
             "RELAY_WEBHOOK_URL" => &self.webhook_url,
             "RELAY_WEBHOOK_FORMAT" => &self.webhook_format,
             "RELAY_WEBHOOK_HEADERS" => &self.webhook_headers,

@@ -5,6 +5,7 @@
 
 use super::relay;
 use mde_relay::deadletter::DeadLetterFile;
+use mde_relay::deliver::{Delivery, Limits};
 use mde_relay::drain::{Contention, DrainSettings, Drainer, Report};
 use mde_relay::sink::Sink;
 use mde_relay::source::{local::DirSource, BlobKey, Scoped};
@@ -69,12 +70,15 @@ impl Blob {
         let dead = Arc::new(DeadLetterFile::new(&self.dead_path()));
         let settings = DrainSettings {
             chunk: 16 * 1024,
-            batch_max_events: batch,
             close_grace: Duration::from_secs(3600),
             ..DrainSettings::default()
         };
         let (_, rx) = tokio::sync::watch::channel(false);
-        let drainer = Drainer::new(src, store, sink, dead, settings, rx);
+        let limits = Limits {
+            max_events: batch,
+            ..Limits::default()
+        };
+        let drainer = Drainer::new(src, store, Delivery::new(sink, limits), dead, settings, rx);
         drainer
             .drain(
                 &self.key,
