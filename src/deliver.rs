@@ -202,6 +202,11 @@ impl<M: Send + 'static> Pipeline<M> {
         }
     }
 
+    /// The sink's short name.
+    pub fn sink_name(&self) -> &'static str {
+        self.sink.name()
+    }
+
     /// Batches submitted and not yet handed back.
     pub fn in_flight(&self) -> usize {
         self.flights.len()

@@ -26,23 +26,24 @@
 //! before the checkpoint (the batch is sent again, with the same ids, by the next drain).
 
 mod lifecycle;
+mod run;
 
 pub use lifecycle::{is_closed, restart_reason};
 
 use crate::deadletter::{DeadLetter, DeadLetterSink};
-use crate::deliver::{Coalesce, Delivery, Pipeline};
+use crate::deliver::{Coalesce, Delivery};
 use crate::normalize::Format;
 use crate::pipeline::{Filter, RowProcessor, Stats};
 use crate::rows::Framer;
 use crate::sink::Sink;
-use crate::source::BlobProps;
 use crate::source::{BlobKey, Scoped};
-use crate::state::{Checkpoint, CheckpointStore, Lease, StoreError};
+use crate::state::{Checkpoint, CheckpointStore, Lease};
 use anyhow::Context;
 use bytes::Bytes;
 use chrono::Utc;
+use run::{renew_loop, Mark, Run};
 use serde::Serialize;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Semaphore};
@@ -203,117 +204,6 @@ struct Prefetch(JoinHandle<anyhow::Result<Bytes>>);
 impl Drop for Prefetch {
     fn drop(&mut self) {
         self.0.abort();
-    }
-}
-
-/// Where a submitted batch ends: the checkpoint it allows once it and every batch before it are
-/// acknowledged, and the counters up to it.
-#[derive(Debug, Clone, Copy)]
-struct Mark {
-    /// First byte after the batch's last row.
-    offset: u64,
-    /// Bytes examined (the checkpoint's `length`): `offset` mid-blob, the blob length at the end.
-    examined: u64,
-    /// Rows, events and dead letters of this drain up to the batch end (before refusals).
-    rows: u64,
-    events: u64,
-    dead: u64,
-    /// The blob is finished with this batch.
-    closed: bool,
-}
-
-/// State of one drain under its lease.
-struct Run<'a> {
-    d: &'a Drainer,
-    lease: &'a Lease,
-    lost: &'a AtomicBool,
-    props: &'a BlobProps,
-    cp: Checkpoint,
-    version: Option<String>,
-    base: (u64, u64, u64),
-    /// The end of the longest acknowledged prefix, and the counters up to it.
-    watermark: Option<Mark>,
-    /// Events the sink refused one by one in acknowledged batches (dead-lettered).
-    refused: u64,
-    /// Newest event time among the batches the sink acknowledged.
-    newest: Option<f64>,
-    coalesce: Coalesce,
-}
-
-impl Run<'_> {
-    /// Moves the watermark over every batch acknowledged so far (their dead letters are
-    /// stored), and writes the checkpoint when one is due.
-    async fn absorb(&mut self, pipe: &mut Pipeline<Mark>) -> anyhow::Result<()> {
-        self.take(pipe);
-        if self.coalesce.due() {
-            self.write().await?;
-        }
-        Ok(())
-    }
-
-    fn take(&mut self, pipe: &mut Pipeline<Mark>) {
-        while let Some(a) = pipe.take_acked() {
-            let from = self.watermark.map_or(self.cp.offset, |w| w.offset);
-            self.coalesce.advanced(a.mark.offset.saturating_sub(from));
-            self.refused += a.refused.len() as u64;
-            self.newest = crate::metrics::newest(self.newest, &a.batch);
-            self.watermark = Some(a.mark);
-            pipe.recycle(a.batch);
-        }
-    }
-
-    /// Writes the watermark as the checkpoint (nothing past it was acknowledged).
-    async fn write(&mut self) -> anyhow::Result<()> {
-        let Some(w) = self.watermark else {
-            return Ok(());
-        };
-        if self.lost.load(Ordering::SeqCst) {
-            anyhow::bail!(
-                "lease on {} lost; stopping before the checkpoint",
-                self.lease.key
-            );
-        }
-        self.cp.offset = w.offset;
-        self.cp.length = w.examined;
-        self.cp.rows = self.base.0 + w.rows;
-        self.cp.events = self.base.1 + w.events.saturating_sub(self.refused);
-        self.cp.dead_lettered = self.base.2 + w.dead + self.refused;
-        self.cp.closed = w.closed;
-        self.cp.etag = self.props.etag.clone();
-        self.cp.incarnation = self.props.incarnation.clone();
-        self.cp.blob_type = self.props.blob_type;
-        self.cp.last_seen = Utc::now();
-        match self
-            .d
-            .store
-            .put(self.lease, &self.cp, self.version.as_deref())
-            .await
-        {
-            Ok(v) => {
-                self.version = Some(v);
-                self.coalesce.wrote();
-                Ok(())
-            }
-            Err(StoreError::Conflict(k)) => {
-                anyhow::bail!("checkpoint of {k} changed under this drain (lease lost)")
-            }
-            Err(StoreError::Other(e)) => Err(e),
-        }
-    }
-
-    /// After a failure: keeps what was acknowledged before it (fewer re-sends), then fails.
-    async fn save_then_fail(
-        &mut self,
-        pipe: &mut Pipeline<Mark>,
-        e: anyhow::Error,
-    ) -> anyhow::Error {
-        self.take(pipe);
-        if self.coalesce.dirty() {
-            if let Err(w) = self.write().await {
-                warn!(blob = %self.lease.key, error = %format!("{w:#}"), "cannot checkpoint what was acknowledged before a failure");
-            }
-        }
-        e
     }
 }
 
@@ -687,24 +577,5 @@ impl Drainer {
             );
         }
         Ok(report)
-    }
-}
-
-/// Renews `lease` every third of its ttl; sets `lost` once renewals failed for a whole ttl.
-async fn renew_loop(store: Arc<dyn CheckpointStore>, lease: Lease, lost: Arc<AtomicBool>) {
-    let every = (lease.ttl / 3).max(Duration::from_secs(1));
-    let mut last_ok = Instant::now();
-    loop {
-        tokio::time::sleep(every).await;
-        match store.renew(&lease).await {
-            Ok(()) => last_ok = Instant::now(),
-            Err(e) => {
-                warn!(blob = %lease.key, error = %format!("{e:#}"), "lease renewal failed");
-                if last_ok.elapsed() >= lease.ttl {
-                    lost.store(true, Ordering::SeqCst);
-                    return;
-                }
-            }
-        }
     }
 }

@@ -5,7 +5,8 @@
 //! as a row at the record's container, blob and offset, so an event that now comes out is byte
 //! for byte what a first delivery would have sent: the same `id` (tenant, table, `properties`
 //! bytes), the same `source`. Per stored group (one dead-letter blob, or the local file):
-//! 1. events are sent in batches of the sink's limits; the sink acknowledges each;
+//! 1. events are sent in batches of the sink's limits, several in flight ([`crate::deliver`]);
+//!    the sink acknowledges each;
 //! 2. only then is the group rewritten: records that became events (or that an allow-list now
 //!    skips, as a first delivery would have) are removed, in a local store after being
 //!    appended to `<file>.done`; records that fail again stay with the **new** reason; records
@@ -20,10 +21,11 @@
 
 use crate::deadletter::stored::{DeadLetterStore, Group};
 use crate::deadletter::DeadLetter;
+use crate::deliver::{Delivery, Pipeline};
 use crate::normalize::Format;
 use crate::pipeline::{Filter, RowProcessor};
 use crate::rows::Frame;
-use crate::sink::{Batch, EventId, Sink};
+use crate::sink::{Batch, EventId};
 use crate::source::BlobKey;
 use anyhow::Context;
 use base64::Engine;
@@ -93,10 +95,6 @@ pub struct RedriveSettings {
     pub filter: Filter,
     /// Longest accepted row.
     pub max_line: usize,
-    /// Events per batch.
-    pub batch_max_events: usize,
-    /// Bytes per batch.
-    pub batch_max_bytes: usize,
 }
 
 /// What a redrive did.
@@ -131,30 +129,34 @@ fn original(r: &DeadLetter) -> Option<Vec<u8>> {
 /// Redrives the selected records of `store` into `sink`. See the module documentation.
 pub async fn redrive(
     store: &DeadLetterStore,
-    sink: &dyn Sink,
+    delivery: &Delivery,
     settings: &RedriveSettings,
     sel: &Selection,
 ) -> anyhow::Result<RedriveReport> {
     let mut report = RedriveReport::default();
     for (name, _) in store.names(&sel.prefix()).await? {
         if let Some(group) = store.read(&name).await? {
-            redrive_group(store, sink, settings, sel, &group, &mut report).await?;
+            redrive_group(store, delivery, settings, sel, &group, &mut report).await?;
         }
     }
-    sink.finish().await?;
+    delivery.sink().finish().await?;
     Ok(report)
 }
 
 async fn redrive_group(
     store: &DeadLetterStore,
-    sink: &dyn Sink,
+    delivery: &Delivery,
     s: &RedriveSettings,
     sel: &Selection,
     group: &Group,
     report: &mut RedriveReport,
 ) -> anyhow::Result<()> {
     let mut proc = RowProcessor::new(s.format, s.filter.clone(), s.max_line);
-    let mut pending = Pending::default();
+    let mut pending = Pending {
+        pipe: delivery.pipeline(None, None),
+        batch: Batch::new(),
+        records: Vec::new(),
+    };
     let mut keep: Vec<DeadLetter> = Vec::new();
     let mut done: Vec<DeadLetter> = Vec::new();
     let mut touched = false;
@@ -205,14 +207,17 @@ async fn redrive_group(
                 done.push(r.clone());
             }
         }
-        if pending.batch.len() >= s.batch_max_events || pending.batch.bytes() >= s.batch_max_bytes {
-            pending.flush(sink, report, &mut done, &mut keep).await?;
+        if delivery.full(&pending.batch) {
+            pending.submit().await?;
+            pending.absorb(report, &mut done, &mut keep);
         }
     }
     if !touched {
         return Ok(());
     }
-    pending.flush(sink, report, &mut done, &mut keep).await?;
+    pending.submit().await?;
+    pending.pipe.flush().await?;
+    pending.absorb(report, &mut done, &mut keep);
     // Only after the sink acknowledged every event of the group.
     store.record_done(&done)?;
     if !done.is_empty() || report.failed > failed_before {
@@ -234,62 +239,62 @@ fn refused_event_id(r: &DeadLetter) -> Option<EventId> {
     valid.then(|| EventId(id.try_into().expect("32 bytes")))
 }
 
-/// Events on their way to the sink, with the record each came from (same order).
-#[derive(Default)]
+/// Events on their way to the sink, with the record each came from (same order); batches in
+/// flight carry their records as the mark.
 struct Pending {
+    pipe: Pipeline<Vec<DeadLetter>>,
     batch: Batch,
     records: Vec<DeadLetter>,
 }
 
 impl Pending {
-    /// Sends the batch: acknowledged records are done; events the sink refused one by one stay
-    /// as records of the refused event, with the sink's reason, at the original location.
-    async fn flush(
-        &mut self,
-        sink: &dyn Sink,
-        report: &mut RedriveReport,
-        done: &mut Vec<DeadLetter>,
-        keep: &mut Vec<DeadLetter>,
-    ) -> anyhow::Result<()> {
+    /// Hands the batch being filled to the pipeline.
+    async fn submit(&mut self) -> anyhow::Result<()> {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let refused = sink
-            .deliver(&self.batch)
-            .await
-            .with_context(|| format!("sink {} refused a batch", sink.name()))?;
-        let mut again = vec![None; self.records.len()];
-        for r in &refused {
-            if let Some(slot) = again.get_mut(r.index) {
-                *slot = Some(&r.reason);
-            }
-        }
-        for (i, (r, reason)) in self.records.drain(..).zip(again).enumerate() {
-            match reason {
-                None => {
-                    report.sent += 1;
-                    done.push(r);
-                }
-                Some(reason) => {
-                    report.failed += 1;
-                    let id = self.batch.items()[i].id;
-                    keep.push(DeadLetter {
-                        container: r.container,
-                        blob: r.blob,
-                        offset: r.offset,
-                        length: r.length,
-                        ..DeadLetter::rejected(
-                            sink.name(),
-                            id.as_str(),
-                            self.batch.event(i),
-                            reason,
-                        )
-                    });
+        let batch = std::mem::replace(&mut self.batch, self.pipe.batch());
+        let records = std::mem::take(&mut self.records);
+        self.pipe.submit(batch, Vec::new(), records).await
+    }
+
+    /// Acknowledged records are done; events the sink refused one by one stay as records of
+    /// the refused event, with the sink's reason, at the original location.
+    fn absorb(
+        &mut self,
+        report: &mut RedriveReport,
+        done: &mut Vec<DeadLetter>,
+        keep: &mut Vec<DeadLetter>,
+    ) {
+        let sink = self.pipe.sink_name();
+        while let Some(a) = self.pipe.take_acked() {
+            let mut again = vec![None; a.mark.len()];
+            for r in &a.refused {
+                if let Some(slot) = again.get_mut(r.index) {
+                    *slot = Some(&r.reason);
                 }
             }
+            for (i, (r, reason)) in a.mark.into_iter().zip(again).enumerate() {
+                match reason {
+                    None => {
+                        report.sent += 1;
+                        done.push(r);
+                    }
+                    Some(reason) => {
+                        report.failed += 1;
+                        let id = a.batch.items()[i].id;
+                        keep.push(DeadLetter {
+                            container: r.container,
+                            blob: r.blob,
+                            offset: r.offset,
+                            length: r.length,
+                            ..DeadLetter::rejected(sink, id.as_str(), a.batch.event(i), reason)
+                        });
+                    }
+                }
+            }
+            self.pipe.recycle(a.batch);
         }
-        self.batch.clear();
-        Ok(())
     }
 }
 
@@ -368,7 +373,7 @@ mod tests {
     }
 
     #[async_trait::async_trait]
-    impl Sink for Picky {
+    impl crate::sink::Sink for Picky {
         fn name(&self) -> &'static str {
             "picky"
         }
@@ -417,25 +422,29 @@ mod tests {
             format: Format::Normalized,
             filter: Filter::default(),
             max_line: 1 << 20,
-            batch_max_events: 10,
-            batch_max_bytes: 1 << 20,
+        };
+        let limits = crate::deliver::Limits {
+            max_events: 10,
+            ..Default::default()
         };
         let all = Selection::default();
 
-        let still = Picky {
+        let still = std::sync::Arc::new(Picky {
             refuse: "bad",
             got: Default::default(),
-        };
-        let r = redrive(&store, &still, &settings, &all).await.unwrap();
+        });
+        let d = Delivery::new(still, limits);
+        let r = redrive(&store, &d, &settings, &all).await.unwrap();
         assert_eq!((r.selected, r.sent, r.failed), (1, 0, 1));
         let kept = std::fs::read_to_string(&path).unwrap();
         assert!(kept.contains("mapper_parsing_exception"), "{kept}");
 
-        let fixed = Picky {
+        let fixed = std::sync::Arc::new(Picky {
             refuse: "never-matches",
             got: Default::default(),
-        };
-        let r = redrive(&store, &fixed, &settings, &all).await.unwrap();
+        });
+        let d = Delivery::new(fixed.clone(), limits);
+        let r = redrive(&store, &d, &settings, &all).await.unwrap();
         assert_eq!((r.selected, r.sent, r.failed), (1, 1, 0));
         let got = fixed.got.lock().unwrap().clone();
         assert_eq!(got.len(), 1);

@@ -4,6 +4,7 @@
 //! their size. Local files are final: a last line without terminator is a row.
 
 use crate::deadletter::{DeadLetter, DeadLetterFile};
+use crate::deliver::{Delivery, Pipeline};
 use crate::normalize::Format;
 use crate::pipeline::{Filter, RowProcessor, Stats};
 use crate::rows::{Framer, DEFAULT_MAX_LINE};
@@ -157,10 +158,11 @@ pub fn run(a: ProcessArgs) -> anyhow::Result<ExitCode> {
     }
     // Beside a fresh --out FILE the dead letters start fresh too; otherwise they accumulate
     // like the events do.
-    let dead = match a.out.as_deref() {
+    let dead = Arc::new(match a.out.as_deref() {
         Some(o) if o != "-" => DeadLetterFile::fresh(&dead_path),
         _ => DeadLetterFile::new(&dead_path),
-    };
+    });
+    let delivery = Delivery::new(sink.clone(), config.limits());
     let total: u64 = inputs.iter().map(|i| i.len).sum();
     let bar = if std::io::stderr().is_terminal() && total >= PROGRESS_MIN_BYTES {
         let b = ProgressBar::new(total);
@@ -175,16 +177,22 @@ pub fn run(a: ProcessArgs) -> anyhow::Result<ExitCode> {
         ProgressBar::hidden()
     };
 
-    let rt = tokio::runtime::Builder::new_current_thread()
+    // Two workers: the sink's requests (formatting, compression, TLS) run beside the reading
+    // and normalizing of the next batches.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()?;
     let started = Instant::now();
     let mut proc = RowProcessor::new(a.format, filter, max_line);
-    let limits = (config.batch_max_events, config.batch_max_bytes);
     rt.block_on(async {
+        let mut pipe = delivery.pipeline::<()>(Some(dead.clone()), None);
+        let full = |b: &Batch| delivery.full(b);
         for input in &inputs {
-            process_file(input, &mut proc, sink.as_ref(), &dead, limits, &bar).await?;
+            process_file(input, &mut proc, &mut pipe, &bar, &full).await?;
         }
+        pipe.flush().await?;
+        absorb(&mut pipe, &mut proc);
         sink.finish().await?;
         anyhow::Ok(())
     })?;
@@ -212,67 +220,51 @@ pub fn run(a: ProcessArgs) -> anyhow::Result<ExitCode> {
 async fn process_file(
     input: &Input,
     proc: &mut RowProcessor,
-    sink: &dyn Sink,
-    dead: &DeadLetterFile,
-    (max_events, max_bytes): (usize, usize),
+    pipe: &mut Pipeline<()>,
     bar: &ProgressBar,
+    full: &dyn Fn(&Batch) -> bool,
 ) -> anyhow::Result<()> {
     let mut f = std::fs::File::open(&input.path)
         .with_context(|| format!("cannot open {}", input.path.display()))?;
     let mut framer = Framer::new(0, proc.max_line());
-    let mut batch = Batch::new();
+    let mut batch = pipe.batch();
     let mut dl: Vec<DeadLetter> = Vec::new();
     loop {
         let n = framer
             .read_from(&mut f, CHUNK)
             .with_context(|| format!("cannot read {}", input.path.display()))?;
-        let last = n == 0;
-        if !last {
-            proc.stats.bytes += n as u64;
-            bar.inc(n as u64);
-            while let Some(frame) = framer.next_frame() {
-                proc.handle(frame, None, &input.name, &mut batch, &mut dl);
-                if batch.len() >= max_events || batch.bytes() >= max_bytes {
-                    send(sink, &batch, proc, &mut dl).await?;
-                    batch.clear();
-                }
-            }
-        } else if let Some(frame) = framer.finish() {
-            proc.handle(frame, None, &input.name, &mut batch, &mut dl);
-        }
-        if !dl.is_empty() {
-            dead.store_sync(&dl).context("cannot write dead letters")?;
-            dl.clear();
-        }
-        if last {
+        if n == 0 {
             break;
         }
-    }
-    if !batch.is_empty() {
-        send(sink, &batch, proc, &mut dl).await?;
-        if !dl.is_empty() {
-            dead.store_sync(&dl).context("cannot write dead letters")?;
+        proc.stats.bytes += n as u64;
+        bar.inc(n as u64);
+        while let Some(frame) = framer.next_frame() {
+            proc.handle(frame, None, &input.name, &mut batch, &mut dl);
+            if full(&batch) {
+                let b = std::mem::replace(&mut batch, pipe.batch());
+                pipe.submit(b, std::mem::take(&mut dl), ()).await?;
+                absorb(pipe, proc);
+            }
         }
     }
+    if let Some(frame) = framer.finish() {
+        proc.handle(frame, None, &input.name, &mut batch, &mut dl);
+    }
+    // The rest of this file travels with the next file's batches in flight.
+    pipe.submit(batch, dl, ()).await?;
+    absorb(pipe, proc);
     Ok(())
 }
 
-/// Sends `batch`; events the sink refused one by one join the dead letters `dl` (stored
-/// before the next batch is read).
-async fn send(
-    sink: &dyn Sink,
-    batch: &Batch,
-    proc: &mut RowProcessor,
-    dl: &mut Vec<DeadLetter>,
-) -> anyhow::Result<()> {
-    let refused = sink.deliver(batch).await?;
-    if !refused.is_empty() {
-        let n = refused.len() as u64;
-        dl.extend(DeadLetter::refused(sink.name(), batch, &refused));
+/// Counts the events the sink refused one by one in acknowledged batches (the pipeline stored
+/// them as dead letters) and recycles the batches.
+fn absorb(pipe: &mut Pipeline<()>, proc: &mut RowProcessor) {
+    while let Some(a) = pipe.take_acked() {
+        let n = a.refused.len() as u64;
         proc.stats.events = proc.stats.events.saturating_sub(n);
         proc.stats.dead_lettered += n;
+        pipe.recycle(a.batch);
     }
-    Ok(())
 }
 
 fn summary(s: &Stats, secs: f64, files: usize) {

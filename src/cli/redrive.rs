@@ -56,8 +56,6 @@ pub fn run(a: RedriveArgs) -> anyhow::Result<ExitCode> {
         format: a.format.unwrap_or(settings.drain.format),
         filter: settings.drain.filter.clone(),
         max_line: settings.drain.max_line,
-        batch_max_events: sink_config.batch_max_events,
-        batch_max_bytes: sink_config.batch_max_bytes,
     };
     let store = match &a.dead_letter {
         Some(p) => {
@@ -77,11 +75,11 @@ pub fn run(a: RedriveArgs) -> anyhow::Result<ExitCode> {
         since: a.since,
         until: a.until,
     };
-    let sink = sink_config.build()?;
+    let delivery = sink_config.delivery()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let r = rt.block_on(redrive::redrive(&store, sink.as_ref(), &rs, &sel))?;
+    let r = rt.block_on(redrive::redrive(&store, &delivery, &rs, &sel))?;
     eprintln!(
         "redrive: {} selected in {}: {} delivered, {} skipped by an allow-list, {} refused again (kept with the new reason), {} not redrivable (truncated; kept)",
         r.selected,
