@@ -228,10 +228,14 @@ async fn sigkill_mid_drain_loses_nothing_and_resends_at_most_one_batch() {
     env.create_append(&blob).await;
     let (data, ids) = rows(0..40_000, 400);
     env.append(&blob, &data).await;
+    // A checkpoint after every acknowledged batch (no coalescing), and the file sink takes one
+    // batch at a time: so at most one batch is re-sent. The pipelined case (several batches in
+    // flight, coalesced checkpoints) is `sigkill_with_batches_in_flight_resends_only_whole_batches`.
     let settings = [
         ("RELAY_BATCH_MAX_EVENTS", "200"),
         ("RELAY_READ_CHUNK", "1MiB"),
         ("RELAY_CLOSE_GRACE", "1s"),
+        ("RELAY_CHECKPOINT_BYTES", "1"),
     ];
     let mut relay = Relay::start(&env, &settings).await;
     let ev = blob_created_event(&env.url(&blob), &env.container, &blob, 0).to_string();

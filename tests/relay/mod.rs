@@ -65,6 +65,8 @@ pub struct Env {
     pub container: String,
     pub state: String,
     pub deadletter: String,
+    /// `RELAY_EVENTS_QUEUE` of this test (BlobCreated's trigger queue, where Tail dispatches).
+    pub queue: String,
     pub dir: tempfile::TempDir,
 }
 
@@ -79,6 +81,7 @@ impl Env {
             container: format!("{prefix}deviceprocessevents"),
             state: format!("state-{s}"),
             deadletter: format!("deadletter-{s}"),
+            queue: format!("events-{s}"),
             prefix,
             account,
             svc,
@@ -181,7 +184,7 @@ impl Env {
             ("RELAY_CONTAINER_PREFIX", self.prefix.clone()),
             ("RELAY_STATE_CONTAINER", self.state.clone()),
             ("RELAY_DEADLETTER_CONTAINER", self.deadletter.clone()),
-            ("RELAY_EVENTS_QUEUE", "mde-blob-created".into()),
+            ("RELAY_EVENTS_QUEUE", self.queue.clone()),
             ("RELAY_SINK", "file".into()),
             ("RELAY_FILE_PATH", self.events_path().display().to_string()),
             ("RELAY_LEASE_SECONDS", "15".into()),
@@ -201,6 +204,8 @@ pub struct Relay {
     pub log: PathBuf,
     /// stderr, kept apart: the host logs its lines containing "error" at Error level.
     pub err_log: PathBuf,
+    /// The trigger queue Tail dispatches drain requests to.
+    pub queue: String,
     client: reqwest::Client,
 }
 
@@ -235,6 +240,7 @@ impl Relay {
             port,
             log,
             err_log,
+            queue: env.queue.clone(),
             client: reqwest::Client::new(),
         };
         let started = Instant::now();
@@ -298,9 +304,24 @@ impl Relay {
         self.invoke("BlobCreated", &queue_invocation(message)).await
     }
 
-    /// Posts a Tail timer-trigger invocation.
-    pub async fn tail(&self) -> (u16, Value) {
+    /// Posts a Tail timer-trigger invocation only (its drain requests stay on the queue).
+    pub async fn tail_only(&self) -> (u16, Value) {
         self.invoke("Tail", &timer_invocation()).await
+    }
+
+    /// A Tail run as the host completes it: the timer invocation, then every drain request it
+    /// put on the queue handed to this worker's BlobCreated, as the queue trigger would. The
+    /// status is Tail's, or that of the first queue invocation that failed.
+    pub async fn tail(&self) -> (u16, Value) {
+        let (st, body) = self.tail_only().await;
+        if st != 200 {
+            return (st, body);
+        }
+        let p = pump(&self.queue, &[self]).await;
+        match p.failures.first() {
+            Some(f) => (f.0, Value::String(f.1.clone())),
+            None => (st, body),
+        }
     }
 
     /// Kills the process with SIGKILL.
@@ -429,4 +450,87 @@ pub fn counts(ids: &[String]) -> HashMap<&str, usize> {
         *m.entry(i.as_str()).or_insert(0) += 1;
     }
     m
+}
+
+/// What [`pump`] did.
+#[derive(Debug, Default)]
+pub struct Pumped {
+    /// Messages handed to each worker (same order as the workers).
+    pub per_worker: Vec<usize>,
+    /// Status and body of queue invocations that failed (their messages stay on the queue).
+    pub failures: Vec<(u16, String)>,
+}
+
+/// Plays the host's queue trigger on `queue`: receives messages (invisible meanwhile), decodes
+/// base64 (`messageEncoding: base64`; a message that is not base64 would go to the poison queue
+/// unread, so it fails here), posts each to a worker's BlobCreated (round robin, a received
+/// batch concurrently, as one instance runs `batchSize` invocations at once) and deletes the
+/// message after a 200. Returns once the queue is empty.
+pub async fn pump(queue: &str, workers: &[&Relay]) -> Pumped {
+    use azure_storage_queue::models::QueueClientReceiveMessagesOptions;
+    use base64::Engine;
+    let q = common::azurite()
+        .queue_service()
+        .unwrap()
+        .queue_client(queue)
+        .unwrap();
+    let mut out = Pumped {
+        per_worker: vec![0; workers.len()],
+        ..Pumped::default()
+    };
+    let mut next = 0usize;
+    loop {
+        let got = match q
+            .receive_messages(Some(QueueClientReceiveMessagesOptions {
+                number_of_messages: Some(16),
+                visibility_timeout: Some(120),
+                ..Default::default()
+            }))
+            .await
+        {
+            Ok(r) => r.into_model().expect("messages"),
+            // No queue yet: nobody put anything.
+            Err(_) => return out,
+        };
+        let items = got.items.unwrap_or_default();
+        if items.is_empty() {
+            return out;
+        }
+        let mut calls = Vec::new();
+        for m in items {
+            let w = next % workers.len();
+            next += 1;
+            out.per_worker[w] += 1;
+            let text = m.message_text.clone().unwrap_or_default();
+            let worker = workers[w];
+            let q = &q;
+            calls.push(async move {
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(text.trim())
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok());
+                let Some(decoded) = decoded else {
+                    return Some((0, format!("not base64 (would be poisoned): {text}")));
+                };
+                let (st, body) = worker.blob_created(&decoded).await;
+                if st != 200 {
+                    return Some((st, format!("{body}")));
+                }
+                q.delete_message(
+                    m.message_id.as_deref().unwrap(),
+                    m.pop_receipt.as_deref().unwrap(),
+                    None,
+                )
+                .await
+                .expect("delete message");
+                None
+            });
+        }
+        for f in futures::future::join_all(calls).await.into_iter().flatten() {
+            out.failures.push(f);
+        }
+        if !out.failures.is_empty() {
+            return out;
+        }
+    }
 }
