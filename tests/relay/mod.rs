@@ -276,6 +276,18 @@ impl Relay {
 
     /// Posts an invocation the way the host does; returns status and body.
     pub async fn invoke(&self, function: &str, body: &Value) -> (u16, Value) {
+        self.try_invoke(function, body)
+            .await
+            .expect("invocation request")
+    }
+
+    /// Like [`Relay::invoke`], but a worker that died (connection refused or reset) is an
+    /// error instead of a panic.
+    pub async fn try_invoke(
+        &self,
+        function: &str,
+        body: &Value,
+    ) -> Result<(u16, Value), reqwest::Error> {
         let r = self
             .client
             .post(format!("http://127.0.0.1:{}/{function}", self.port))
@@ -291,12 +303,11 @@ impl Relay {
             .body(body.to_string())
             .timeout(Duration::from_secs(300))
             .send()
-            .await
-            .expect("invocation request");
+            .await?;
         let status = r.status().as_u16();
         let bytes = r.bytes().await.unwrap_or_default();
         let body = serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null);
-        (status, body)
+        Ok((status, body))
     }
 
     /// Posts a BlobCreated queue-trigger invocation carrying `message` (the queue message text).
@@ -467,6 +478,12 @@ pub struct Pumped {
 /// batch concurrently, as one instance runs `batchSize` invocations at once) and deletes the
 /// message after a 200. Returns once the queue is empty.
 pub async fn pump(queue: &str, workers: &[&Relay]) -> Pumped {
+    pump_with(queue, workers, false).await
+}
+
+/// [`pump`]; with `keep_going`, failed invocations do not stop it (their messages come back
+/// after the visibility timeout, as on the host).
+pub async fn pump_with(queue: &str, workers: &[&Relay], keep_going: bool) -> Pumped {
     use azure_storage_queue::models::QueueClientReceiveMessagesOptions;
     use base64::Engine;
     let q = common::azurite()
@@ -483,7 +500,7 @@ pub async fn pump(queue: &str, workers: &[&Relay]) -> Pumped {
         let got = match q
             .receive_messages(Some(QueueClientReceiveMessagesOptions {
                 number_of_messages: Some(16),
-                visibility_timeout: Some(120),
+                visibility_timeout: Some(if keep_going { 20 } else { 120 }),
                 ..Default::default()
             }))
             .await
@@ -512,7 +529,13 @@ pub async fn pump(queue: &str, workers: &[&Relay]) -> Pumped {
                 let Some(decoded) = decoded else {
                     return Some((0, format!("not base64 (would be poisoned): {text}")));
                 };
-                let (st, body) = worker.blob_created(&decoded).await;
+                let inv = queue_invocation(&decoded);
+                let (st, body) = match worker.try_invoke("BlobCreated", &inv).await {
+                    Ok(r) => r,
+                    // The worker died: the message stays invisible, then comes back (as on
+                    // the host, whose visibility timeout expires).
+                    Err(e) => return Some((0, format!("worker gone: {e}"))),
+                };
                 if st != 200 {
                     return Some((st, format!("{body}")));
                 }
@@ -529,7 +552,7 @@ pub async fn pump(queue: &str, workers: &[&Relay]) -> Pumped {
         for f in futures::future::join_all(calls).await.into_iter().flatten() {
             out.failures.push(f);
         }
-        if !out.failures.is_empty() {
+        if !out.failures.is_empty() && !keep_going {
             return out;
         }
     }
