@@ -243,7 +243,7 @@ async fn three_workers_share_the_drain_requests_of_tail() {
             Relay::start(env, &s).await
         }
     };
-    let mut workers = vec![start(0).await, start(1).await, start(2).await];
+    let mut workers = [start(0).await, start(1).await, start(2).await];
     let mut want: Vec<String> = Vec::new();
     let mut next = 0u64;
     let mut grow = |n: u64| {
