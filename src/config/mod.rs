@@ -77,7 +77,7 @@ pub static SETTINGS: &[Setting] = &[
     s("RELAY_WEBHOOK_GZIP", Some("false"), false, false, "webhook sink: gzip request bodies."),
     s("RELAY_WEBHOOK_SECRET", None, false, true, "webhook sink: HMAC-SHA256 key for X-Relay-Signature."),
     s("RELAY_WEBHOOK_TIMEOUT", Some("30s"), false, false, "webhook sink: per-request timeout."),
-    s("RELAY_WEBHOOK_CONCURRENCY", Some("4"), false, false, "webhook sink: requests in flight."),
+    s("RELAY_WEBHOOK_CONCURRENCY", Some("8"), false, false, "webhook sink: requests in flight, across all drains of the process (the default lets one blob's RELAY_INFLIGHT_BATCHES batches be at the receiver at once)."),
     s("RELAY_QUEUE_NAME", None, false, false, "queue sink: Storage queue name."),
     s("RELAY_QUEUE_CONNECTION", Some("AzureWebJobsStorage"), false, false, "queue sink: name of the connection setting."),
     s("RELAY_QUEUE_ENCODING", Some("base64"), false, false, "queue sink: base64 | none."),

@@ -348,7 +348,7 @@ pub struct SinkArgs {
     /// webhook sink: per-request timeout [default: 30s].
     #[arg(long, env = "RELAY_WEBHOOK_TIMEOUT")]
     pub webhook_timeout: Option<String>,
-    /// webhook sink: requests in flight [default: 4].
+    /// webhook sink: requests in flight [default: 8].
     #[arg(long, env = "RELAY_WEBHOOK_CONCURRENCY")]
     pub webhook_concurrency: Option<String>,
     /// queue sink: Storage queue name.

@@ -128,7 +128,7 @@ impl WebhookConfig {
             gzip: false,
             secret: None,
             timeout: Duration::from_secs(30),
-            concurrency: 4,
+            concurrency: 8,
             max_bytes: 1_000_000,
             max_events: 500,
             retry: RetryPolicy::default(),
