@@ -197,8 +197,8 @@ param webhookSecret string = ''
 @description('RELAY_WEBHOOK_TIMEOUT: per-request timeout.')
 param webhookTimeout string = '30s'
 
-@description('RELAY_WEBHOOK_CONCURRENCY: requests in flight.')
-param webhookConcurrency string = '4'
+@description('RELAY_WEBHOOK_CONCURRENCY: requests in flight, across all drains of an instance (8: the RELAY_INFLIGHT_BATCHES of one blob at once).')
+param webhookConcurrency string = '8'
 
 @description('RELAY_QUEUE_NAME: queue sink only; a queue in the relay storage account (created here when set).')
 param queueSinkName string = ''
