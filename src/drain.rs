@@ -544,12 +544,13 @@ impl Drainer {
         }
         let ps = pipe.stats();
         report.stats = proc.stats;
-        if let Some(w) = run.watermark {
-            // A stopped drain reports what it delivered, not what it cut and left.
-            report.stats.rows = w.rows;
-            report.stats.events = w.events;
-            report.stats.dead_lettered = w.dead;
-        }
+        // What was delivered (up to the watermark), not what a stopped drain cut and left.
+        let (rows, events, dead) = run
+            .watermark
+            .map_or((0, 0, 0), |w| (w.rows, w.events, w.dead));
+        report.stats.rows = rows;
+        report.stats.events = events;
+        report.stats.dead_lettered = dead;
         report.stats.events = report.stats.events.saturating_sub(run.refused);
         report.stats.dead_lettered += run.refused;
         report.batches = ps.batches;

@@ -32,6 +32,10 @@ impl Sink for FlakySink {
     fn name(&self) -> &'static str {
         "flaky"
     }
+    /// It writes a file: one batch at a time keeps the events in blob order.
+    fn max_in_flight(&self) -> Option<usize> {
+        Some(1)
+    }
     async fn send(&self, batch: &Batch) -> Result<(), SinkError> {
         if self.fail.load(Ordering::SeqCst) {
             return Err(SinkError::RetriesExhausted {
@@ -55,6 +59,10 @@ struct Fixture {
 
 impl Fixture {
     fn new(grace: Duration) -> Fixture {
+        Self::with(grace, DrainSettings::default())
+    }
+
+    fn with(grace: Duration, base: DrainSettings) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let src = Scoped::new(Arc::new(DirSource::new(dir.path().join("src"))), PREFIX);
         let store: Arc<dyn CheckpointStore> =
@@ -69,7 +77,7 @@ impl Fixture {
             chunk: 4096,
             close_grace: grace,
             concurrency: 8,
-            ..DrainSettings::default()
+            ..base
         };
         // Nobody asks these drains to stop; a dropped sender leaves the flag false.
         let (_, rx) = tokio::sync::watch::channel(false);
@@ -166,6 +174,32 @@ async fn a_failed_send_is_retried_from_the_last_checkpoint_with_the_same_ids() {
     assert_eq!(r.from, 0, "nothing was checkpointed while the sink refused");
     assert_eq!(f.events(), ids);
     assert_eq!(f.drain().await.outcome, Outcome::UpToDate);
+}
+
+/// Checkpoints are coalesced: one per RELAY_CHECKPOINT_BYTES of acknowledged input (and one at
+/// the end), not one per batch; the last one covers the whole blob.
+#[tokio::test]
+async fn checkpoints_are_written_per_checkpoint_bytes_not_per_batch() {
+    let base = DrainSettings {
+        checkpoint_bytes: 64 << 10,
+        checkpoint_every: Duration::from_secs(3600),
+        ..DrainSettings::default()
+    };
+    let f = Fixture::with(Duration::from_secs(3600), base);
+    let (data, ids) = rows(0..2000, 100);
+    f.write(&data);
+    let r = f.drain().await;
+    assert_eq!(f.events(), ids);
+    assert_eq!(r.to, data.len() as u64);
+    let most = data.len() as u64 / (64 << 10) + 2;
+    assert!(
+        r.checkpoints_written <= most && r.checkpoints_written >= most - 2,
+        "{} checkpoints for {} bytes in {} batches",
+        r.checkpoints_written,
+        data.len(),
+        r.batches
+    );
+    assert!(r.batches > 10 * r.checkpoints_written, "{r:?}");
 }
 
 #[tokio::test]
