@@ -26,10 +26,11 @@
 //! before the checkpoint (the batch is sent again, with the same ids, by the next drain).
 
 use crate::deadletter::{DeadLetter, DeadLetterSink};
+use crate::event::Batch;
 use crate::normalize::Format;
 use crate::pipeline::{Filter, RowProcessor, Stats};
 use crate::rows::Framer;
-use crate::sink::{Batch, Sink};
+use crate::sink::Sink;
 use crate::source::{BlobKey, BlobProps, BlobType, Scoped};
 use crate::state::{Checkpoint, CheckpointStore, Lease, StoreError};
 use anyhow::Context;

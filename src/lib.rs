@@ -30,6 +30,7 @@ pub mod cli;
 pub mod config;
 pub mod deadletter;
 pub mod drain;
+pub mod event;
 pub mod gen;
 pub mod handler;
 pub mod logging;

@@ -14,7 +14,7 @@
 //! drain (absent when nothing was delivered or no event had a timestamp).
 
 use crate::drain::Report;
-use crate::sink::Batch;
+use crate::event::Batch;
 use crate::source::BlobKey;
 use std::time::Duration;
 use tracing::info;
@@ -90,7 +90,7 @@ pub fn drain_summary(key: &BlobKey, r: &Report, took: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sink::EventId;
+    use crate::event::EventId;
     use chrono::TimeZone;
 
     #[test]

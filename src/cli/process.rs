@@ -4,11 +4,12 @@
 //! their size. Local files are final: a last line without terminator is a row.
 
 use crate::deadletter::{DeadLetter, DeadLetterFile};
+use crate::event::Batch;
 use crate::normalize::Format;
 use crate::pipeline::{Filter, RowProcessor, Stats};
 use crate::rows::{Framer, DEFAULT_MAX_LINE};
 use crate::sink::config::SinkArgs;
-use crate::sink::{file::FileSink, stdout::StdoutSink, Batch, Sink, SinkTarget};
+use crate::sink::{file::FileSink, stdout::StdoutSink, Sink, SinkTarget};
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};

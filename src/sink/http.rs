@@ -24,7 +24,8 @@
 
 use super::config::ConfigError;
 use super::retry::{parse_retry_after, Attempt, Retrier, RetryPolicy, SinkStats};
-use super::{Batch, Rejected, Sink, SinkError};
+use super::{Sink, SinkError};
+use crate::event::{Batch, Rejected};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -777,7 +778,7 @@ fn write_time(t: f64, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sink::EventId;
+    use crate::event::EventId;
 
     #[test]
     fn time_field_goes_first() {

@@ -19,7 +19,7 @@
 use super::config::{ConfigError, Settings};
 use super::http::{append_with_time, parse_url, target_of, Destination, HttpOptions, HttpSink};
 use super::retry::{Attempt, RetryPolicy};
-use super::Batch;
+use crate::event::Batch;
 use async_trait::async_trait;
 use azure_core::credentials::TokenCredential;
 use azure_identity::{ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};

@@ -19,8 +19,9 @@
 
 use super::config::{ConfigError, Settings};
 use super::retry::{parse_retry_after, Attempt, Retrier, RetryPolicy, SinkStats};
-use super::{Batch, Sink, SinkError};
+use super::{Sink, SinkError};
 use crate::azure::StorageAccount;
+use crate::event::Batch;
 use async_trait::async_trait;
 use azure_core::error::ErrorKind;
 use azure_core::http::{ClientOptions, RequestContent, RetryOptions, Transport};
@@ -671,7 +672,7 @@ impl Sink for QueueSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sink::EventId;
+    use crate::event::EventId;
 
     fn sink(encoding: QueueEncoding) -> QueueSink {
         let account =
