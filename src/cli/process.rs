@@ -3,12 +3,12 @@
 //! Files are read in fixed-size chunks through the [`Framer`], so memory stays flat whatever
 //! their size. Local files are final: a last line without terminator is a row.
 
+use super::sink_args::SinkArgs;
 use crate::deadletter::{DeadLetter, DeadLetterFile};
 use crate::event::Batch;
 use crate::normalize::Format;
 use crate::pipeline::{Filter, RowProcessor, Stats};
 use crate::rows::{Framer, DEFAULT_MAX_LINE};
-use crate::sink::config::SinkArgs;
 use crate::sink::{file::FileSink, stdout::StdoutSink, Sink, SinkTarget};
 use anyhow::Context;
 use clap::Args;

@@ -23,7 +23,7 @@ pub use time::{normalize_timestamp, unix_seconds};
 pub const SCHEMA: &str = "mde-relay/v1";
 
 /// Output format of events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
     /// Schema `mde-relay/v1` (docs/schema.md).
     #[default]
@@ -35,6 +35,29 @@ pub enum Format {
 }
 
 pub use crate::event::SourceRef;
+
+impl Format {
+    /// Every format, in the order `--help` lists them.
+    pub const ALL: [Format; 3] = [Format::Normalized, Format::Raw, Format::Ocsf];
+
+    /// The format's setting value (`normalized`, `raw`, `ocsf`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Normalized => "normalized",
+            Format::Raw => "raw",
+            Format::Ocsf => "ocsf",
+        }
+    }
+
+    /// Parses a setting value, ignoring case (the `RELAY_FORMAT` reader; the CLI flag goes
+    /// through the same names).
+    pub fn parse(s: &str) -> Result<Format, String> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("invalid variant: {s}"))
+    }
+}
 
 /// The event id: the first 128 bits of SHA-256 over tenant, table and the `properties` bytes (as
 /// [`Row::properties`] holds them: every key and value exactly as written), as 32 lowercase hex

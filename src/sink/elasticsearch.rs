@@ -18,11 +18,11 @@
 //! dead-letter destination, with the error type and reason, and the drain goes on. A 413 to the
 //! whole request splits it (the shared core, [`super::http`]); 401/403 stop the drain.
 
-use super::config::{ConfigError, Settings};
 use super::http::{
     append_with_time, parse_url, target_of, Destination, HttpOptions, HttpSink, Verdict,
 };
 use super::retry::{Attempt, RetryPolicy};
+use crate::config::{ConfigError, Settings};
 use crate::event::Batch;
 use async_trait::async_trait;
 use base64::Engine;

@@ -22,9 +22,9 @@
 //! - **Permanent errors** (other 4xx, redirects) end the batch with [`SinkError::Permanent`];
 //!   the destination words the message (never with a secret).
 
-use super::config::ConfigError;
 use super::retry::{parse_retry_after, Attempt, Retrier, RetryPolicy, SinkStats};
 use super::{Sink, SinkError};
+use crate::config::ConfigError;
 use crate::event::{Batch, Rejected};
 use async_trait::async_trait;
 use bytes::Bytes;

@@ -17,10 +17,10 @@
 //! policy, its `Retry-After` handling and its counters are the only ones); a missing queue or
 //! claims container is created once, on first use.
 
-use super::config::{ConfigError, Settings};
 use super::retry::{parse_retry_after, Attempt, Retrier, RetryPolicy, SinkStats};
 use super::{Sink, SinkError};
 use crate::azure::StorageAccount;
+use crate::config::{ConfigError, Settings};
 use crate::event::Batch;
 use async_trait::async_trait;
 use azure_core::error::ErrorKind;

@@ -17,9 +17,9 @@
 //! Batching, concurrency, retries, `Retry-After` and 413 splits are the shared HTTP-batch
 //! core's ([`super::http`]); this file holds the body formats and the headers.
 
-use super::config::{ConfigError, Settings};
 use super::http::{target_of, Destination, HttpOptions, HttpSink};
 use super::retry::{Attempt, RetryPolicy};
+use crate::config::{ConfigError, Settings};
 use crate::event::Batch;
 use async_trait::async_trait;
 use bytes::Bytes;
