@@ -144,6 +144,18 @@ pub struct Report {
 }
 
 impl Report {
+    /// The fields of the `drain_summary` log line ([`crate::metrics::drain_summary`]).
+    pub fn summary(&self) -> crate::metrics::Summary<'_> {
+        crate::metrics::Summary {
+            outcome: &self.outcome,
+            stats: &self.stats,
+            batches: self.batches,
+            offset: self.to,
+            length: self.length,
+            newest_event: self.newest_event,
+        }
+    }
+
     fn new(key: &BlobKey, outcome: Outcome) -> Self {
         Report {
             blob: key.to_string(),
@@ -621,7 +633,7 @@ impl Drainer {
         report.batches = run.batches;
         report.closed = run.cp.closed;
         report.newest_event = run.newest;
-        crate::metrics::drain_summary(key, &report, started.elapsed());
+        crate::metrics::drain_summary(key, &report.summary(), started.elapsed());
         if report.stats.rows > 0 || report.outcome == Outcome::Stopped || report.restarted {
             info!(
                 blob = %key,
