@@ -379,6 +379,11 @@ impl Drainer {
         &self.settings
     }
 
+    /// The dead-letter destination.
+    pub fn dead_letters(&self) -> &Arc<dyn DeadLetterSink> {
+        &self.dead
+    }
+
     /// The sink.
     pub fn sink(&self) -> &Arc<dyn Sink> {
         &self.sink

@@ -10,17 +10,18 @@ use crate::azure::StorageAccount;
 use crate::config::{parse_long_duration, Settings};
 use crate::deadletter::blob::DeadLetterContainer;
 use crate::deadletter::{DeadLetterFile, DeadLetterSink};
-use crate::drain::DrainSettings;
+use crate::drain::{DrainSettings, Drainer};
 use crate::normalize::Format;
 use crate::pipeline::Filter;
 use crate::sink::Sink;
 use crate::source::{azure::AzureSource, local::DirSource, Scoped, Source};
 use crate::state::{azure::BlobCheckpointStore, local::DirCheckpointStore, CheckpointStore};
 use crate::tail::TailSettings;
-use anyhow::{anyhow, bail};
+use anyhow::{anyhow, bail, Context};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// Connection setting of the export storage account.
 pub const EXPORT_CONNECTION: &str = "MdeExportStorage";
@@ -91,7 +92,7 @@ impl RelaySettings {
 
     /// Reads the settings through `s`; an invalid value names its setting.
     pub fn from_settings(env: &Settings<'_>) -> anyhow::Result<Self> {
-        let format = setting(env, "RELAY_FORMAT", |s| Format::parse(s))?;
+        let format = setting(env, "RELAY_FORMAT", Format::parse)?;
         let lease = setting(env, "RELAY_LEASE_SECONDS", |s| {
             match s.trim().parse::<u64>() {
                 Ok(n) if (15..=60).contains(&n) => Ok(Duration::from_secs(n)),
@@ -136,13 +137,77 @@ impl RelaySettings {
     }
 }
 
-/// The sink configured by `RELAY_SINK` and its settings (see [`crate::sink::config`] and [`crate::config`]), the
+/// The sink configured by `RELAY_SINK` and its settings (see [`crate::sink::config`]), the
 /// single place the handler builds its sink. The drain cuts batches by the sink's limits.
-pub fn sink_from_env(settings: &mut RelaySettings) -> anyhow::Result<Arc<dyn Sink>> {
+pub fn sink_from_env(drain: &mut DrainSettings) -> anyhow::Result<Arc<dyn Sink>> {
     let c = crate::sink::config::SinkConfig::from_env()?;
-    settings.drain.batch_max_events = c.batch_max_events;
-    settings.drain.batch_max_bytes = c.batch_max_bytes;
+    drain.batch_max_events = c.batch_max_events;
+    drain.batch_max_bytes = c.batch_max_bytes;
     Ok(c.build()?)
+}
+
+/// Where a [`Drainer`] keeps checkpoints and dead letters.
+#[derive(Debug, Clone, Copy)]
+pub enum Stores<'a> {
+    /// The host storage ([`HOST_CONNECTION`]): checkpoints in the state container, dead
+    /// letters in the dead-letter container. The handler's choice; the connection must be set.
+    Host,
+    /// A backfill's choice: checkpoints in `state` (a directory) or else the host storage;
+    /// dead letters in `dead_letter`, else `<state>/deadletter.ndjson`, else the host storage,
+    /// else `./mde-relay-deadletter.ndjson`.
+    Backfill {
+        /// `--state DIR`.
+        state: Option<&'a Path>,
+        /// `--dead-letter FILE`.
+        dead_letter: Option<&'a Path>,
+    },
+}
+
+/// The one constructor of the [`Drainer`] from settings, used by the handler and by backfill:
+/// the export source `source` (a connection setting name or `dir:PATH`, restricted to the
+/// container prefix), checkpoints and dead letters as `stores` says, and the sink `sink`
+/// builds (it may set the drain's batch limits). Pure configuration: no network call.
+pub fn drainer(
+    settings: &RelaySettings,
+    source: &str,
+    stores: Stores<'_>,
+    sink: impl FnOnce(&mut DrainSettings) -> anyhow::Result<Arc<dyn Sink>>,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<Drainer> {
+    let (source, store, dead) = match stores {
+        Stores::Host => {
+            let host = account(HOST_CONNECTION)?;
+            let source = export_source(source, &settings.container_prefix)?;
+            (
+                source,
+                host_store(&host, settings),
+                host_dead_letters(&host, settings),
+            )
+        }
+        Stores::Backfill { state, dead_letter } => {
+            let source = export_source(source, &settings.container_prefix)?;
+            let host = || account(HOST_CONNECTION);
+            let store = match state {
+                Some(dir) => dir_store(dir)?,
+                None => host_store(
+                    &host().context("checkpoints: pass --state DIR, or set AzureWebJobsStorage")?,
+                    settings,
+                ),
+            };
+            let dead: Arc<dyn DeadLetterSink> = match (dead_letter, state) {
+                (Some(p), _) => file_dead_letters(p),
+                (None, Some(dir)) => file_dead_letters(&dir.join("deadletter.ndjson")),
+                (None, None) => match host() {
+                    Ok(h) => host_dead_letters(&h, settings),
+                    Err(_) => file_dead_letters(Path::new("mde-relay-deadletter.ndjson")),
+                },
+            };
+            (source, store, dead)
+        }
+    };
+    let mut drain = settings.drain.clone();
+    let sink = sink(&mut drain)?;
+    Ok(Drainer::new(source, store, sink, dead, drain, stop))
 }
 
 /// Reads a storage connection (connection string or identity-based settings).

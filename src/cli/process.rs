@@ -116,7 +116,17 @@ pub fn run(a: ProcessArgs) -> anyhow::Result<ExitCode> {
     // events themselves. RUST_LOG overrides the level.
     crate::logging::init_stderr();
     if let Some(source) = a.source.clone() {
-        return super::backfill::run(&a, &source);
+        return super::backfill::run(&super::backfill::Request {
+            source: &source,
+            args: &a.backfill,
+            format: a.format,
+            tables: &a.tables,
+            tenants: &a.tenants,
+            max_row_bytes: a.max_row_bytes,
+            out: a.out.as_deref(),
+            dead_letter: a.dead_letter.as_deref(),
+            sink: &a.sink,
+        });
     }
     let config = a.sink.config()?;
     let max_line = usize::try_from(a.max_row_bytes)
