@@ -291,9 +291,7 @@ async fn throttling_answers_from_the_service_are_retried_after_retry_after() {
             }
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = common::http::spawn(app).await;
     let cs = format!(
         "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={};BlobEndpoint=http://{addr}/devstoreaccount1;QueueEndpoint=http://{addr}/devstoreaccount1",
         mde_relay::azure::AZURITE_KEY
