@@ -6,8 +6,10 @@
 //! One file per sink: [`stdout`], [`file`], [`webhook`], [`queue`], [`logs_ingestion`] (Azure
 //! Monitor Logs Ingestion API) and [`elasticsearch`] (`_bulk`); [`http`] is the HTTP-batch core
 //! the webhook, Logs Ingestion and Elasticsearch sinks share, [`retry`] holds the retry policy
-//! and counters every network sink shares, and [`config`] reads the `RELAY_*` settings and
-//! builds the configured sink.
+//! and counters every network sink shares, and [`config`] is the factory: it reads the
+//! `RELAY_*` settings through [`crate::config::Settings`] and builds the configured sink. Each
+//! sink's config struct lives next to it. [`Batch`], [`EventId`] and [`Rejected`] live in
+//! [`crate::event`] and are re-exported here.
 //!
 //! A destination may refuse single events for good while taking the rest (Elasticsearch
 //! mapping errors): [`Sink::deliver`] hands those back as [`Rejected`], and the caller writes
