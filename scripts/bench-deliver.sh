@@ -48,10 +48,11 @@ for inflight in 1 8; do
   run "process --sink webhook, inflight $inflight" "$inflight" \
     "$BIN" process --dead-letter "$dir/dead.ndjson" "$input"
   rm -rf "$dir/state"
-  run "one blob drained (dir: source), inflight $inflight" "$inflight" \
+  RUST_LOG=mde_relay::metrics=info run "one blob drained (dir: source), inflight $inflight" "$inflight" \
     "$BIN" process --source "dir:$dir/src" --since 2026-01-01T00 --until 2026-01-01T01 \
     --state "$dir/state" --dead-letter "$dir/dead.ndjson"
-  grep -o '"checkpoints_written":[0-9]*' "$dir/stderr.txt" | tail -1 || true
+  # The drain's own counters (drain_summary): batches in flight, checkpoint writes, sink wait.
+  grep -o 'batches=[0-9]*\|batches_in_flight_max=[0-9]*\|checkpoints_written=[0-9]*\|sink_wait_ms=[0-9]*\|duration_ms=[0-9]*' "$dir/stderr.txt" | tr '\n' ' ' | sed 's/^/    drain_summary: /'; echo
 done
 kill -TERM $rx; wait $rx 2>/dev/null || true
 read -r reqs rbytes maxc <"$dir/stats.txt"

@@ -27,7 +27,8 @@
 //!   a crash delivers again at most that much (plus the batches in flight), with the same ids.
 
 use crate::deadletter::{DeadLetter, DeadLetterSink};
-use crate::sink::{Batch, Rejected, Sink};
+use crate::event::{Batch, Rejected};
+use crate::sink::Sink;
 use anyhow::Context;
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -5,12 +5,10 @@ mod common;
 mod relay;
 
 use async_trait::async_trait;
-use mde_relay::deadletter::DeadLetterFile;
 use mde_relay::deliver::{Delivery, Limits};
 use mde_relay::drain::{Contention, DrainSettings, Drainer, Outcome};
 use mde_relay::sink::{file::FileSink, Batch, Sink, SinkError};
-use mde_relay::source::{local::DirSource, BlobKey, Scoped};
-use mde_relay::state::{local::DirCheckpointStore, CheckpointStore};
+use mde_relay::source::BlobKey;
 use relay::{counts, event_ids, rows};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -64,34 +62,28 @@ impl Fixture {
 
     fn with(grace: Duration, base: DrainSettings) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let src = Scoped::new(Arc::new(DirSource::new(dir.path().join("src"))), PREFIX);
-        let store: Arc<dyn CheckpointStore> =
-            Arc::new(DirCheckpointStore::open(dir.path().join("state")).unwrap());
         let sink = Arc::new(FlakySink {
             inner: FileSink::open(&dir.path().join("events.ndjson"), true, false).unwrap(),
             fail: AtomicBool::new(false),
             sent: AtomicUsize::new(0),
         });
-        let dead = Arc::new(DeadLetterFile::new(&dir.path().join("dead.ndjson")));
         let settings = DrainSettings {
             chunk: 4096,
             close_grace: grace,
             concurrency: 8,
             ..base
         };
-        // Nobody asks these drains to stop; a dropped sender leaves the flag false.
-        let (_, rx) = tokio::sync::watch::channel(false);
         let limits = Limits {
             max_events: 7,
             ..Limits::default()
         };
-        let drainer = Drainer::new(
-            src,
-            store,
+        // Nobody asks these drains to stop; a dropped sender leaves the flag false.
+        let drainer = common::drain::local_drainer(
+            dir.path(),
+            PREFIX,
+            &dir.path().join("dead.ndjson"),
             Delivery::new(sink.clone(), limits),
-            dead,
             settings,
-            rx,
         );
         let key = BlobKey::new(
             CONTAINER,

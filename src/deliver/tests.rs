@@ -1,5 +1,6 @@
 use super::*;
-use crate::sink::{EventId, SinkError};
+use crate::event::EventId;
+use crate::sink::SinkError;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 

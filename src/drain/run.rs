@@ -3,11 +3,9 @@
 use super::Drainer;
 use crate::deliver::{Coalesce, Pipeline};
 use crate::source::BlobProps;
-use crate::state::{Checkpoint, CheckpointStore, Lease, StoreError};
+use crate::state::{Checkpoint, Lease, StoreError};
 use chrono::Utc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 use tracing::warn;
 
 /// Where a submitted batch ends: the checkpoint it allows once it and every batch before it are
@@ -118,28 +116,5 @@ impl Run<'_> {
             }
         }
         e
-    }
-}
-
-/// Renews `lease` every third of its ttl; sets `lost` once renewals failed for a whole ttl.
-pub(super) async fn renew_loop(
-    store: Arc<dyn CheckpointStore>,
-    lease: Lease,
-    lost: Arc<AtomicBool>,
-) {
-    let every = (lease.ttl / 3).max(Duration::from_secs(1));
-    let mut last_ok = Instant::now();
-    loop {
-        tokio::time::sleep(every).await;
-        match store.renew(&lease).await {
-            Ok(()) => last_ok = Instant::now(),
-            Err(e) => {
-                warn!(blob = %lease.key, error = %format!("{e:#}"), "lease renewal failed");
-                if last_ok.elapsed() >= lease.ttl {
-                    lost.store(true, Ordering::SeqCst);
-                    return;
-                }
-            }
-        }
     }
 }

@@ -326,24 +326,17 @@ pub struct Prepared {
 /// Builds the handler from the environment. Pure configuration: no network.
 pub fn prepare() -> anyhow::Result<Prepared> {
     let settings = RelaySettings::from_env()?;
-    let host = crate::setup::account(crate::setup::HOST_CONNECTION)?;
-    let source =
-        crate::setup::export_source(crate::setup::EXPORT_CONNECTION, &settings.container_prefix)?;
-    let store = crate::setup::host_store(&host, &settings);
-    let dead = crate::setup::host_dead_letters(&host, &settings);
-    let delivery = crate::setup::delivery_from_env()?;
     let (stop, stop_rx) = watch::channel(false);
-    let drainer = Drainer::new(
-        source,
-        store,
-        delivery,
-        dead,
-        settings.drain.clone(),
+    let drainer = crate::setup::drainer(
+        &settings,
+        crate::setup::EXPORT_CONNECTION,
+        crate::setup::Stores::Host,
+        crate::setup::delivery_from_env()?,
         stop_rx,
-    );
+    )?;
     let requests: Option<Arc<dyn DrainRequests>> = match settings.tail.mode {
         crate::tail::TailMode::Dispatch => Some(Arc::new(crate::dispatch::QueueRequests::new(
-            host,
+            crate::setup::account(crate::setup::HOST_CONNECTION)?,
             &settings.events_queue,
         ))),
         crate::tail::TailMode::Drain => None,
