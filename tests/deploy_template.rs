@@ -1576,6 +1576,47 @@ fn host_json_sampling_keeps_the_relays_log_lines() {
     }
 }
 
+/// Issue 16, point 6: an instance must not pull more BlobCreated messages than it can drain.
+/// The queue trigger runs up to `batchSize + newBatchThreshold` invocations at once per
+/// instance (the host fetches a new batch when the ones in flight fall to the threshold); every
+/// one of them, and Tail, shares the instance's `RELAY_DRAIN_CONCURRENCY` slots. A message
+/// beyond the slots waits for one, holding its visibility timeout, and is left to Tail when
+/// none comes free. Both queue values must be set: the host's default threshold depends on the
+/// plan's cores.
+#[test]
+fn host_json_pulls_no_more_messages_per_instance_than_it_has_drain_slots() {
+    let text = std::fs::read_to_string(repo().join("host.json")).expect("host.json");
+    let host: Value = serde_json::from_str(&text).expect("host.json is JSON");
+    let queues = &host["extensions"]["queues"];
+    let number = |k: &str| {
+        queues[k].as_u64().unwrap_or_else(|| {
+            panic!("host.json extensions.queues.{k} must be set (the default depends on the plan)")
+        })
+    };
+    let pulled = number("batchSize") + number("newBatchThreshold");
+    let binary: u64 = mde_relay::config::setting("RELAY_DRAIN_CONCURRENCY")
+        .and_then(|s| s.default)
+        .expect("RELAY_DRAIN_CONCURRENCY has a default")
+        .parse()
+        .expect("numeric default");
+    let t = template();
+    let settings = t.app_settings();
+    let deployed: u64 = t
+        .lit(&settings["RELAY_DRAIN_CONCURRENCY"].0)
+        .expect("the template sets RELAY_DRAIN_CONCURRENCY from a literal default")
+        .parse()
+        .expect("numeric drainConcurrency");
+    for (who, slots) in [("the binary's default", binary), ("the template", deployed)] {
+        assert!(
+            pulled <= slots,
+            "host.json lets an instance pull batchSize + newBatchThreshold = {pulled} messages, \
+             but {who} gives it RELAY_DRAIN_CONCURRENCY = {slots} drain slots"
+        );
+    }
+    // Not starved either: at least one message per slot is fetched when all are free.
+    assert!(number("batchSize") >= 1);
+}
+
 // ---------------------------------------------------------------------------------------------
 // docs/deploy.md
 // ---------------------------------------------------------------------------------------------
