@@ -1514,13 +1514,13 @@ fn concrete(v: &V) -> Result<Concrete, String> {
                 Some(m @ (V::Str(_) | V::Interp(_))) => Err(message(m)),
                 other => panic!("fail() without a message: {other:?}"),
             },
-            "startsWith" | "starts_with" => {
-                let args: Vec<Concrete> = a.values().map(concrete).collect::<Result<_, _>>()?;
-                match args.as_slice() {
-                    [Concrete::Str(s), Concrete::Str(p)] => Ok(Concrete::Bool(s.starts_with(p.as_str()))),
-                    other => panic!("startsWith({other:?})"),
-                }
-            }
+            "starts_with" => match (
+                concrete(&a["string_to_search"])?,
+                concrete(&a["string_to_find"])?,
+            ) {
+                (Concrete::Str(s), Concrete::Str(p)) => Ok(Concrete::Bool(s.starts_with(&p))),
+                other => panic!("startsWith({other:?})"),
+            },
             "contains" => match (concrete(&a["container"])?, concrete(&a["item_to_find"])?) {
                 (Concrete::Json(Value::Object(o)), Concrete::Str(k)) => {
                     Ok(Concrete::Bool(o.contains_key(&k)))
@@ -1584,7 +1584,11 @@ fn sink_settings_that_cannot_work_fail_the_deployment() {
             Ok("logs-ingestion"),
         ),
         ("stdout", &[], Ok("stdout")),
-        ("file", &[], Ok("file")),
+        // Issue 16, point 4: the package mount is read-only on Flex; only /tmp is writable.
+        ("file", &[], Err("filePath")),
+        ("file", &[("filePath", "events.ndjson")], Err("filePath")),
+        ("file", &[("filePath", "/home/site/wwwroot/events.ndjson")], Err("filePath")),
+        ("file", &[("filePath", "/tmp/mde-relay-events.ndjson")], Ok("file")),
     ];
     for (sink, params, want) in cases {
         let mut given = BTreeMap::from([("sink".to_string(), V::Str(sink.to_string()))]);
@@ -1596,6 +1600,7 @@ fn sink_settings_that_cannot_work_fail_the_deployment() {
             "logsRuleId",
             "logsEndpoint",
             "logsRuleImmutableId",
+            "filePath",
         ] {
             given.insert(name.to_string(), V::Str(String::new()));
         }
