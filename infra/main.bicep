@@ -552,6 +552,12 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           name: 'MdeExportStorage__clientId'
           value: identity.properties.clientId
         }
+        // The relay's own clients use the app's managed identity too (an operator's copy of
+        // these settings sets RELAY_CREDENTIAL=azurecli instead: docs/operations.md).
+        {
+          name: 'RELAY_CREDENTIAL'
+          value: 'managedidentity'
+        }
         // Telemetry with Entra ID (the component has local auth disabled).
         {
           name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'

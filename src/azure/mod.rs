@@ -9,13 +9,23 @@
 //!   `Conn__queueServiceUri`, `Conn__accountName`, `Conn__credential` (`managedidentity`, the
 //!   default) and `Conn__clientId` for a user-assigned identity.
 //!
+//! Which Entra ID credential an identity-based connection uses is `RELAY_CREDENTIAL`
+//! ([`token_credential`]): the managed identity (the default, what the Functions app runs with),
+//! the signed-in Azure CLI (`az login`, for `status` and `redrive` from a workstation), or
+//! `auto`, the managed identity where the platform offers one and the Azure CLI elsewhere.
+//! `Conn__credential` is the Functions host's setting and only names `managedidentity`; the
+//! relay honours `RELAY_CREDENTIAL` over it, so the app's settings can be copied to a
+//! workstation as they are.
+//!
 //! The official crates have no shared-key authentication (platform facts §5), so an account key
 //! is used to sign a short-lived **account SAS** ([`account_sas`]) that goes in the service URL.
 //! Clients are cheap: build them when needed so the SAS is always fresh.
 
 use azure_core::credentials::TokenCredential;
 use azure_core::http::Url;
-use azure_identity::{ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};
+use azure_identity::{
+    AzureCliCredential, ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
+};
 use azure_storage_blob::{BlobServiceClient, BlobServiceClientOptions};
 use azure_storage_queue::{QueueServiceClient, QueueServiceClientOptions};
 use base64::Engine;
@@ -51,6 +61,90 @@ fn err(setting: &str, message: impl Into<String>) -> ConnectionError {
     }
 }
 
+/// The setting that chooses the Entra ID credential.
+pub const CREDENTIAL_SETTING: &str = "RELAY_CREDENTIAL";
+
+/// An Entra ID credential `RELAY_CREDENTIAL` can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// The platform's managed identity (`managedidentity`, the default).
+    ManagedIdentity,
+    /// The identity signed in to the Azure CLI (`azurecli`): `az account get-access-token`.
+    AzureCli,
+}
+
+impl CredentialKind {
+    /// The setting's value for this kind.
+    pub fn name(self) -> &'static str {
+        match self {
+            CredentialKind::ManagedIdentity => "managedidentity",
+            CredentialKind::AzureCli => "azurecli",
+        }
+    }
+
+    /// Reads `RELAY_CREDENTIAL` through `get`: `managedidentity` (default) | `azurecli` |
+    /// `auto`. `auto` takes the managed identity where the platform advertises one
+    /// (`IDENTITY_ENDPOINT` on App Service, Functions and Container Apps, `MSI_ENDPOINT` on
+    /// older hosts) and the Azure CLI elsewhere; a VM's identity (instance metadata, nothing in
+    /// the environment) needs `managedidentity`.
+    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConnectionError> {
+        let v = get(CREDENTIAL_SETTING).unwrap_or_else(|| "managedidentity".into());
+        match v.trim().to_ascii_lowercase().as_str() {
+            "managedidentity" => Ok(CredentialKind::ManagedIdentity),
+            "azurecli" => Ok(CredentialKind::AzureCli),
+            "auto" => Ok(
+                if get("IDENTITY_ENDPOINT").is_some() || get("MSI_ENDPOINT").is_some() {
+                    CredentialKind::ManagedIdentity
+                } else {
+                    CredentialKind::AzureCli
+                },
+            ),
+            other => Err(err(
+                CREDENTIAL_SETTING,
+                format!("must be managedidentity, azurecli or auto, not `{other}`"),
+            )),
+        }
+    }
+}
+
+/// The credential `RELAY_CREDENTIAL` (read through `get`) names. `client_id` picks a
+/// user-assigned managed identity and is ignored by the Azure CLI, which uses whoever signed in
+/// (`az login`; `az account set` chooses the tenant's subscription). `setting` is the setting
+/// errors name when the managed identity is unavailable. No token is fetched here.
+pub fn token_credential(
+    get: &dyn Fn(&str) -> Option<String>,
+    client_id: Option<String>,
+    setting: &str,
+) -> Result<Arc<dyn TokenCredential>, ConnectionError> {
+    match CredentialKind::from_lookup(get)? {
+        CredentialKind::ManagedIdentity => {
+            let options = ManagedIdentityCredentialOptions {
+                user_assigned_id: client_id.map(UserAssignedId::ClientId),
+                ..Default::default()
+            };
+            let c = ManagedIdentityCredential::new(Some(options)).map_err(|e| {
+                err(
+                    setting,
+                    format!(
+                        "managed identity unavailable: {e} (from a workstation set \
+                         {CREDENTIAL_SETTING}=azurecli and `az login`)"
+                    ),
+                )
+            })?;
+            Ok(c)
+        }
+        CredentialKind::AzureCli => {
+            let c = AzureCliCredential::new(None).map_err(|e| {
+                err(
+                    CREDENTIAL_SETTING,
+                    format!("Azure CLI credential unavailable: {e}"),
+                )
+            })?;
+            Ok(c)
+        }
+    }
+}
+
 /// How requests are authorized.
 #[derive(Clone)]
 enum Auth {
@@ -58,8 +152,8 @@ enum Auth {
     Key { account: String, key: Vec<u8> },
     /// A SAS token given in the connection string (without leading `?`).
     Sas(String),
-    /// Entra ID tokens (managed identity).
-    Token(Arc<dyn TokenCredential>),
+    /// Entra ID tokens (managed identity or Azure CLI).
+    Token(Arc<dyn TokenCredential>, CredentialKind),
 }
 
 /// One storage account and how to reach it.
@@ -77,7 +171,8 @@ impl fmt::Debug for StorageAccount {
         let auth = match &self.auth {
             Auth::Key { .. } => "account key",
             Auth::Sas(_) => "shared access signature",
-            Auth::Token(_) => "managed identity",
+            Auth::Token(_, CredentialKind::ManagedIdentity) => "managed identity",
+            Auth::Token(_, CredentialKind::AzureCli) => "Azure CLI",
         };
         f.debug_struct("StorageAccount")
             .field("setting", &self.setting)
@@ -156,24 +251,16 @@ impl StorageAccount {
         if !cred.eq_ignore_ascii_case("managedidentity") {
             return Err(err(
                 &key("credential"),
-                format!("unsupported credential `{cred}` (only `managedidentity`)"),
+                format!("unsupported credential `{cred}` (only `managedidentity`, the host's; choose the relay's with {CREDENTIAL_SETTING})"),
             ));
         }
-        let options = ManagedIdentityCredentialOptions {
-            user_assigned_id: get(&key("clientId")).map(UserAssignedId::ClientId),
-            ..Default::default()
-        };
-        let credential = ManagedIdentityCredential::new(Some(options)).map_err(|e| {
-            err(
-                &key("credential"),
-                format!("managed identity unavailable: {e}"),
-            )
-        })?;
+        let kind = CredentialKind::from_lookup(get)?;
+        let credential = token_credential(get, get(&key("clientId")), &key("credential"))?;
         Ok(StorageAccount {
             setting: name.to_string(),
             blob,
             queue,
-            auth: Auth::Token(credential),
+            auth: Auth::Token(credential, kind),
         })
     }
 
@@ -290,7 +377,7 @@ impl StorageAccount {
                 u.set_query(Some(sas));
                 (u, None)
             }
-            Auth::Token(t) => (u, Some(t.clone())),
+            Auth::Token(t, _) => (u, Some(t.clone())),
         }
     }
 
@@ -490,6 +577,53 @@ mod tests {
         assert!(format!("{a:?}").contains("managed identity"));
         let http = |k: &str| (k == "X__blobServiceUri").then(|| "http://acme".to_string());
         assert!(StorageAccount::from_lookup("X", &http).is_err());
+    }
+
+    #[test]
+    fn relay_credential_chooses_the_token_source() {
+        let with = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+                    .or_else(|| {
+                        (k == "X__blobServiceUri")
+                            .then(|| "https://acme.blob.core.windows.net".to_string())
+                    })
+            }
+        };
+        let kind = |pairs| CredentialKind::from_lookup(&with(pairs)).unwrap();
+        assert_eq!(kind(&[]), CredentialKind::ManagedIdentity);
+        assert_eq!(
+            kind(&[("RELAY_CREDENTIAL", "AzureCli")]),
+            CredentialKind::AzureCli
+        );
+        assert_eq!(
+            kind(&[("RELAY_CREDENTIAL", "auto")]),
+            CredentialKind::AzureCli
+        );
+        assert_eq!(
+            kind(&[
+                ("RELAY_CREDENTIAL", "auto"),
+                ("IDENTITY_ENDPOINT", "http://localhost:8081/msi/token")
+            ]),
+            CredentialKind::ManagedIdentity
+        );
+        let e = CredentialKind::from_lookup(&with(&[("RELAY_CREDENTIAL", "sharedkey")]))
+            .unwrap_err();
+        assert_eq!(e.setting, "RELAY_CREDENTIAL");
+        // The host's `__credential=managedidentity`, copied from the app, does not stop the CLI.
+        let a = StorageAccount::from_lookup(
+            "X",
+            &with(&[
+                ("RELAY_CREDENTIAL", "azurecli"),
+                ("X__credential", "managedidentity"),
+                ("X__clientId", "00000000-0000-0000-0000-000000000001"),
+            ]),
+        )
+        .unwrap();
+        assert!(format!("{a:?}").contains("Azure CLI"), "{a:?}");
     }
 
     #[test]
