@@ -833,3 +833,9 @@ output eventSubscriptionName string = blobCreatedSubscription.outputs.name
 output appInsightsName string = monitoring.outputs.name
 output logsRuleImmutableId string = createLogs ? logsIngestion.outputs.ruleImmutableId : logsRuleImmutableId
 output logsTableName string = createLogs ? logsIngestion.outputs.tableName : ''
+// For the teardown (docs/deploy.md): what this deployment created outside the relay group.
+output systemTopicCreated bool = !reuseTopic
+output logsRuleId string = createLogs ? logsIngestion.outputs.ruleId : ''
+output logsEndpointId string = createLogs ? logsIngestion.outputs.endpointId : ''
+output logsTableId string = createLogs ? logsIngestion.outputs.tableId : ''
+output logsRoleAssignmentId string = createLogs ? logsIngestion.outputs.publisherAssignmentId : ''

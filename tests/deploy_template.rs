@@ -1831,6 +1831,15 @@ fn host_json_pulls_no_more_messages_per_instance_than_it_has_drain_slots() {
 // docs/deploy.md
 // ---------------------------------------------------------------------------------------------
 
+fn t_outputs() -> Vec<String> {
+    template().file("main.bicep")["outputs"]
+        .as_object()
+        .expect("outputs")
+        .keys()
+        .cloned()
+        .collect()
+}
+
 fn deploy_md() -> String {
     std::fs::read_to_string(repo().join("docs/deploy.md")).expect("docs/deploy.md")
 }
@@ -1943,6 +1952,24 @@ fn deploy_guide_teardown_stands_alone() {
     let td = section(&md, "Tear down");
     let cmds = shell_commands(td);
     assert!(cmds.iter().any(|c| c.contains("az group delete")), "{td}");
+    // Issue 16, point 10: a reused topic is not deleted; what Logs Ingestion created is.
+    let topic_delete = cmds
+        .iter()
+        .position(|c| c.contains("--ids \"$TOPIC_ID\""))
+        .expect("the teardown deletes a created topic");
+    assert!(
+        cmds[..topic_delete]
+            .iter()
+            .any(|c| c.contains("systemTopicCreated")),
+        "the topic is deleted only when the deployment created it: {td}"
+    );
+    for output in ["logsRoleAssignmentId", "logsRuleId", "logsEndpointId", "logsTableId"] {
+        assert!(td.contains(&format!("out {output}")), "teardown misses {output}: {td}");
+        assert!(
+            t_outputs().contains(&output.to_string()),
+            "main.bicep has no output {output}"
+        );
+    }
     let mut defined: Vec<String> = Vec::new();
     for c in &cmds {
         // Assignments (`NAME=...`) and shell functions (`name() {`).
@@ -1958,6 +1985,12 @@ fn deploy_guide_teardown_stands_alone() {
         }
         if let Some((name, _)) = head.split_once("()") {
             defined.push(name.trim().to_string());
+        }
+        // Loop variables (`for id in …; do`).
+        if let Some(rest) = head.strip_prefix("for ") {
+            if let Some((name, _)) = rest.split_once(" in ") {
+                defined.push(name.trim().to_string());
+            }
         }
         let mut rest = c.as_str();
         while let Some(i) = rest.find('$') {
