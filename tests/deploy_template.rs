@@ -1946,6 +1946,66 @@ fn deploy_guide_looks_up_the_system_topic_case_insensitively() {
     );
 }
 
+/// The ```kusto blocks of a Markdown page.
+fn kusto_blocks(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur: Option<String> = None;
+    for line in text.lines() {
+        let l = line.trim_start();
+        match &mut cur {
+            None if l.starts_with("```kusto") => cur = Some(String::new()),
+            Some(b) if l.starts_with("```") => {
+                out.push(std::mem::take(b));
+                cur = None;
+            }
+            Some(b) => {
+                b.push_str(l);
+                b.push('\n');
+            }
+            None => {}
+        }
+    }
+    out
+}
+
+/// Issue 16, point 9: the host logs a custom handler's stdout outside the invocation, so the
+/// relay's lines in `traces` have no `operation_Id`/`operation_Name`; queries over them use the
+/// relay's own `span.invocation_id` / `span.function` (tests/host_protocol.rs checks the lines
+/// carry them).
+#[test]
+fn kql_over_the_relays_lines_uses_its_own_invocation_id() {
+    for page in ["docs/deploy.md", "docs/operations.md"] {
+        let text = std::fs::read_to_string(repo().join(page)).unwrap();
+        let blocks = kusto_blocks(&text);
+        assert!(!blocks.is_empty(), "{page}: no KQL found");
+        for b in &blocks {
+            // Comments aside, a query that reads `traces` only.
+            let code: String = b
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            if code.trim_start().starts_with("traces") {
+                assert!(
+                    !code.contains("operation_"),
+                    "{page}: this query reads the relay's lines by the host's operation fields, \
+                     which they do not carry; use span.invocation_id / span.function:\n{b}"
+                );
+            }
+        }
+        assert!(
+            blocks.iter().any(|b| b.contains("span.invocation_id")),
+            "{page}: no query uses the relay's span.invocation_id"
+        );
+    }
+    let monitoring =
+        std::fs::read_to_string(repo().join("infra/modules/monitoring.bicep")).unwrap();
+    assert!(
+        !monitoring.contains("operation_"),
+        "the alert queries read the relay's lines: no host operation fields there"
+    );
+}
+
 #[test]
 fn deploy_guide_teardown_stands_alone() {
     let md = deploy_md();
