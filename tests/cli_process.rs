@@ -695,17 +695,31 @@ fn the_demo_summary_fits_a_terminal_and_the_drift_list_is_on_request() {
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
     for line in err.lines() {
-        assert!(line.chars().count() <= 100, "{} characters: {line}", line.len());
+        assert!(
+            line.chars().count() <= 100,
+            "{} characters: {line}",
+            line.len()
+        );
     }
-    let drift: Vec<&str> = err.lines().filter(|l| l.starts_with("schema drift:")).collect();
+    let drift: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("schema drift:"))
+        .collect();
     assert_eq!(drift.len(), 1, "{err}");
     assert!(
-        drift[0].contains("undocumented columns in") && drift[0].ends_with("(--drift-report for the list)"),
+        drift[0].contains("undocumented columns in")
+            && drift[0].ends_with("(--drift-report for the list)"),
         "{err}"
     );
-    assert!(!err.contains("CloudAppEvents"), "no list without the flag: {err}");
+    assert!(
+        !err.contains("CloudAppEvents"),
+        "no list without the flag: {err}"
+    );
 
-    let out = run_in(dir.path(), [arg("process"), arg("--drift-report"), demo.as_os_str()]);
+    let out = run_in(
+        dir.path(),
+        [arg("process"), arg("--drift-report"), demo.as_os_str()],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
     let entries: Vec<&str> = err
@@ -720,7 +734,10 @@ fn the_demo_summary_fits_a_terminal_and_the_drift_list_is_on_request() {
         .parse()
         .unwrap();
     assert_eq!(entries.len(), count, "one line per counted column: {err}");
-    assert!(err.contains("  CloudAppEvents: undocumented column ISP ("), "{err}");
+    assert!(
+        err.contains("  CloudAppEvents: undocumented column ISP ("),
+        "{err}"
+    );
     for line in err.lines() {
         assert!(line.chars().count() <= 100, "{line}");
     }

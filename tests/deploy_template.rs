@@ -1366,8 +1366,10 @@ fn the_example_parameters_file_fits_the_template() {
     // working sink; the file alone stops with a message naming that parameter, not an opaque
     // Resource Manager error.
     let sink = file_value(&given["sink"]);
-    let mut values: BTreeMap<String, V> =
-        given.iter().map(|(k, v)| (k.clone(), file_value(v))).collect();
+    let mut values: BTreeMap<String, V> = given
+        .iter()
+        .map(|(k, v)| (k.clone(), file_value(v)))
+        .collect();
     *t.given.borrow_mut() = values.clone();
     let alone = concrete(&t.app_settings()["RELAY_SINK"].0);
     let secret = match &sink {
@@ -1390,7 +1392,10 @@ fn the_example_parameters_file_fits_the_template() {
         "webhookUrl=",
         "@infra/main.parameters.keyvault.json",
     ] {
-        assert!(guide.contains(needle), "docs/deploy.md does not show {needle}");
+        assert!(
+            guide.contains(needle),
+            "docs/deploy.md does not show {needle}"
+        );
     }
 }
 
@@ -1587,8 +1592,16 @@ fn sink_settings_that_cannot_work_fail_the_deployment() {
         // Issue 16, point 4: the package mount is read-only on Flex; only /tmp is writable.
         ("file", &[], Err("filePath")),
         ("file", &[("filePath", "events.ndjson")], Err("filePath")),
-        ("file", &[("filePath", "/home/site/wwwroot/events.ndjson")], Err("filePath")),
-        ("file", &[("filePath", "/tmp/mde-relay-events.ndjson")], Ok("file")),
+        (
+            "file",
+            &[("filePath", "/home/site/wwwroot/events.ndjson")],
+            Err("filePath"),
+        ),
+        (
+            "file",
+            &[("filePath", "/tmp/mde-relay-events.ndjson")],
+            Ok("file"),
+        ),
     ];
     for (sink, params, want) in cases {
         let mut given = BTreeMap::from([("sink".to_string(), V::Str(sink.to_string()))]);
@@ -1652,7 +1665,10 @@ fn a_reused_topic_without_an_identity_fails_with_what_to_do() {
             Ok(Concrete::Str("11111111-2222-3333-4444-555555555555".into())),
         ),
         (serde_json::json!({"properties": {}}), Err(())),
-        (serde_json::json!({"identity": {"type": "None"}, "properties": {}}), Err(())),
+        (
+            serde_json::json!({"identity": {"type": "None"}, "properties": {}}),
+            Err(()),
+        ),
         (
             serde_json::json!({"identity": {"type": "UserAssigned", "userAssignedIdentities": {}}, "properties": {}}),
             Err(()),
@@ -1670,7 +1686,10 @@ fn a_reused_topic_without_an_identity_fails_with_what_to_do() {
                     "az eventgrid system-topic update",
                     "--identity systemassigned",
                 ] {
-                    assert!(msg.contains(needle), "{existing}: the message lacks {needle}: {msg}");
+                    assert!(
+                        msg.contains(needle),
+                        "{existing}: the message lacks {needle}: {msg}"
+                    );
                 }
             }
             (w, g) => panic!("reused topic {existing}: expected {w:?}, the template gives {g:?}"),
@@ -2023,8 +2042,16 @@ fn deploy_guide_teardown_stands_alone() {
             .any(|c| c.contains("systemTopicCreated")),
         "the topic is deleted only when the deployment created it: {td}"
     );
-    for output in ["logsRoleAssignmentId", "logsRuleId", "logsEndpointId", "logsTableId"] {
-        assert!(td.contains(&format!("out {output}")), "teardown misses {output}: {td}");
+    for output in [
+        "logsRoleAssignmentId",
+        "logsRuleId",
+        "logsEndpointId",
+        "logsTableId",
+    ] {
+        assert!(
+            td.contains(&format!("out {output}")),
+            "teardown misses {output}: {td}"
+        );
         assert!(
             t_outputs().contains(&output.to_string()),
             "main.bicep has no output {output}"

@@ -42,7 +42,13 @@ fn run_ok(cmd: &mut Command, what: &str) {
 /// certificate as the server's own). Returns (CA file, certificate, key).
 fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let p = |n: &str| dir.join(n);
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
     run_ok(
         Command::new("openssl")
             .args(["req", "-x509"])
@@ -105,7 +111,12 @@ impl OAuthAzurite {
         );
         let (blob, queue, table) = (free_port(), free_port(), free_port());
         let child = Command::new(&bin)
-            .args(["--silent", "--inMemoryPersistence", "--skipApiVersionCheck", "--loose"])
+            .args([
+                "--silent",
+                "--inMemoryPersistence",
+                "--skipApiVersionCheck",
+                "--loose",
+            ])
             .args(["--oauth", "basic"])
             .arg("--cert")
             .arg(cert)
@@ -279,7 +290,10 @@ async fn status_from_a_workstation_uses_the_azure_cli_token() {
     let (az_dir, az_log) = fake_az(dir.path(), "https://storage.azure.com");
     let o = status(&azurite, &ca, &az_dir, &prefix);
     let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "status with the Azure CLI token failed: {stderr}");
+    assert!(
+        o.status.success(),
+        "status with the Azure CLI token failed: {stderr}"
+    );
     let v: Value = serde_json::from_slice(&o.stdout).expect("status JSON");
     let table = v["tables"]
         .as_array()
@@ -289,7 +303,9 @@ async fn status_from_a_workstation_uses_the_azure_cli_token() {
         .unwrap_or_else(|| panic!("no entry for {container}: {v:#}"));
     assert_eq!(table["pending_bytes"], rows.len() as u64, "{table:#}");
     assert!(
-        v["poison_queue"].to_string().contains("mde-blob-created-poison"),
+        v["poison_queue"]
+            .to_string()
+            .contains("mde-blob-created-poison"),
         "the poison queue was read with the token: {v:#}"
     );
     let calls = std::fs::read_to_string(&az_log).expect("the fake az was run");
@@ -297,7 +313,9 @@ async fn status_from_a_workstation_uses_the_azure_cli_token() {
     assert!(n >= 1);
     for line in calls.lines() {
         assert!(
-            line.starts_with("account get-access-token -o json --scope https://storage.azure.com/.default"),
+            line.starts_with(
+                "account get-access-token -o json --scope https://storage.azure.com/.default"
+            ),
             "az was asked for: {line}"
         );
     }

@@ -610,8 +610,8 @@ mod tests {
             ]),
             CredentialKind::ManagedIdentity
         );
-        let e = CredentialKind::from_lookup(&with(&[("RELAY_CREDENTIAL", "sharedkey")]))
-            .unwrap_err();
+        let e =
+            CredentialKind::from_lookup(&with(&[("RELAY_CREDENTIAL", "sharedkey")])).unwrap_err();
         assert_eq!(e.setting, "RELAY_CREDENTIAL");
         // The host's `__credential=managedidentity`, copied from the app, does not stop the CLI.
         let a = StorageAccount::from_lookup(

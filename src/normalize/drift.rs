@@ -255,7 +255,8 @@ impl Drift {
             return None;
         }
         let of = |k: DriftKind| entries.iter().filter(move |e| e.kind == k);
-        let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let plural =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         let mut parts = Vec::new();
         let columns = of(DriftKind::UndocumentedColumn).count();
         if columns > 0 {
@@ -270,7 +271,11 @@ impl Drift {
         }
         let json = of(DriftKind::UndecodableJson).count();
         if json > 0 {
-            parts.push(plural(json, "JSON column not valid JSON", "JSON columns not valid JSON"));
+            parts.push(plural(
+                json,
+                "JSON column not valid JSON",
+                "JSON columns not valid JSON",
+            ));
         }
         let unknown = of(DriftKind::UnknownTable).count();
         if unknown > 0 {

@@ -544,7 +544,10 @@ mod tests {
             ("FUNCTIONS_CUSTOMHANDLER_PORT", "7071"),
         ])
         .unwrap();
-        let e = c.build().err().expect("a file in a missing directory cannot be opened");
+        let e = c
+            .build()
+            .err()
+            .expect("a file in a missing directory cannot be opened");
         assert_eq!(e.setting, "RELAY_FILE_PATH");
         assert!(e.to_string().contains("under /tmp"), "{e}");
 

@@ -174,10 +174,7 @@ impl HttpSink<LogsIngestion> {
             setting,
         )
         .map_err(|e| {
-            ConfigError::new(
-                &e.setting,
-                format!("(logs-ingestion sink): {}", e.message),
-            )
+            ConfigError::new(&e.setting, format!("(logs-ingestion sink): {}", e.message))
         })?;
         Self::with_credential(c, credential)
     }
