@@ -2102,6 +2102,19 @@ fn deploy_guide_teardown_stands_alone() {
 #[test]
 fn deploy_guide_states_permissions_and_the_role_propagation_delay() {
     let md = deploy_md();
+    // Issue 16, point 2: `fail()` needs Bicep 0.33.93, and `az bicep install` never upgrades.
+    let pre = section(&md, "Prerequisites");
+    for needle in ["0.33.93", "az bicep version", "az bicep upgrade"] {
+        assert!(pre.contains(needle), "the prerequisites lack {needle}");
+    }
+    let uses_fail = ["main.bicep", "modules/eventgrid-topic.bicep"]
+        .iter()
+        .any(|f| {
+            std::fs::read_to_string(repo().join("infra").join(f))
+                .unwrap()
+                .contains("fail(")
+        });
+    assert!(uses_fail, "no fail() left: the Bicep version note can go");
     let paragraphs: Vec<String> = md
         .split("\n\n")
         .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
