@@ -229,7 +229,7 @@ impl SinkConfig {
         let target = match kind.trim().to_ascii_lowercase().as_str() {
             "stdout" => SinkTarget::Stdout,
             "file" => SinkTarget::File {
-                path: file_path(s)?,
+                path: super::file::path_setting(s)?,
             },
             "webhook" => SinkTarget::Webhook(WebhookConfig::from_settings(
                 s,
@@ -278,52 +278,13 @@ impl SinkConfig {
         Ok(match &self.target {
             SinkTarget::Stdout => Arc::new(StdoutSink),
             // Opening is the start-up check that the path is writable.
-            SinkTarget::File { path } => {
-                Arc::new(FileSink::open(path, true, false).map_err(|e| {
-                    ConfigError::new(
-                        "RELAY_FILE_PATH",
-                        format!(
-                            "cannot be opened for appending ({}): {e}{}",
-                            path.display(),
-                            FLEX_WRITABLE
-                        ),
-                    )
-                })?)
-            }
+            SinkTarget::File { path } => Arc::new(FileSink::open_setting(path)?),
             SinkTarget::Webhook(c) => Arc::new(WebhookSink::new(c.clone())?),
             SinkTarget::Queue(c) => Arc::new(QueueSink::new(c.clone())?),
             SinkTarget::LogsIngestion(c) => Arc::new(LogsSink::new(c.clone())?),
             SinkTarget::Elasticsearch(c) => Arc::new(EsSink::new(c.clone())?),
         })
     }
-}
-
-/// Where a file sink can write on Azure Functions, for the messages of [`file_path`].
-const FLEX_WRITABLE: &str = " (on Azure Functions Flex Consumption the app's package mount is \
-     read-only: use a file under /tmp, e.g. /tmp/mde-relay-events.ndjson, which each instance \
-     keeps only while it runs)";
-
-/// `RELAY_FILE_PATH` of `RELAY_SINK=file`: set, and, under the Functions host (which sets
-/// `FUNCTIONS_CUSTOMHANDLER_PORT`), absolute — a relative path would land in the working
-/// directory, the read-only package mount. Writability is checked when the sink is built.
-fn file_path(s: &Settings<'_>) -> Result<PathBuf, ConfigError> {
-    let raw = s.value("RELAY_FILE_PATH").ok_or_else(|| {
-        ConfigError::new(
-            "RELAY_FILE_PATH",
-            format!("is not set (needed by RELAY_SINK=file){FLEX_WRITABLE}"),
-        )
-    })?;
-    let path = PathBuf::from(raw.trim());
-    if s.raw("FUNCTIONS_CUSTOMHANDLER_PORT").is_some() && !path.is_absolute() {
-        return Err(ConfigError::new(
-            "RELAY_FILE_PATH",
-            format!(
-                "must be an absolute path under the Functions host, not `{}`{FLEX_WRITABLE}",
-                path.display()
-            ),
-        ));
-    }
-    Ok(path)
 }
 
 /// The sink settings as command-line flags; each falls back to its `RELAY_*` environment
@@ -524,32 +485,6 @@ mod tests {
 
         let e = parse(&[("RELAY_SINK", "file")]).unwrap_err();
         assert_eq!(e.setting, "RELAY_FILE_PATH");
-        assert!(e.to_string().contains("/tmp"), "{e}");
-        // Under the Functions host a relative path would resolve into the read-only package.
-        let host = [
-            ("RELAY_SINK", "file"),
-            ("RELAY_FILE_PATH", "events.ndjson"),
-            ("FUNCTIONS_CUSTOMHANDLER_PORT", "7071"),
-        ];
-        let e = parse(&host).unwrap_err();
-        assert_eq!(e.setting, "RELAY_FILE_PATH");
-        assert!(e.to_string().contains("absolute"), "{e}");
-        assert!(parse(&host[..2]).is_ok(), "the CLI takes relative paths");
-        // Not writable: the start-up build names the setting and where to write.
-        let dir = tempfile::tempdir().unwrap();
-        let missing = dir.path().join("no-such-dir/events.ndjson");
-        let c = parse(&[
-            ("RELAY_SINK", "file"),
-            ("RELAY_FILE_PATH", missing.to_str().unwrap()),
-            ("FUNCTIONS_CUSTOMHANDLER_PORT", "7071"),
-        ])
-        .unwrap();
-        let e = c
-            .build()
-            .err()
-            .expect("a file in a missing directory cannot be opened");
-        assert_eq!(e.setting, "RELAY_FILE_PATH");
-        assert!(e.to_string().contains("under /tmp"), "{e}");
 
         let e = parse(&[("RELAY_BATCH_MAX_EVENTS", "0")]).unwrap_err();
         assert_eq!(e.setting, "RELAY_BATCH_MAX_EVENTS");
