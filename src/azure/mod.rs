@@ -19,7 +19,11 @@
 //!
 //! The official crates have no shared-key authentication (platform facts §5), so an account key
 //! is used to sign a short-lived **account SAS** ([`account_sas`]) that goes in the service URL.
-//! Clients are cheap: build them when needed so the SAS is always fresh.
+//! Clients are cheap: build them when needed so the SAS is always fresh. [`blob`] holds the
+//! blob plumbing the source, checkpoint and dead-letter stores share (client cache, not-found
+//! test, container creation).
+
+pub mod blob;
 
 use azure_core::credentials::TokenCredential;
 use azure_core::http::Url;

@@ -3,8 +3,9 @@
 //! runs ahead of what is on disk. The CLI's `--out FILE` skips the per-batch fsync for speed and
 //! syncs once at the end.
 
-use super::config::{ConfigError, Settings};
-use super::{Batch, Sink, SinkError};
+use super::{Sink, SinkError};
+use crate::config::{ConfigError, Settings};
+use crate::event::Batch;
 use async_trait::async_trait;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -139,7 +140,7 @@ pub(super) fn path_setting(s: &Settings<'_>) -> Result<PathBuf, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sink::EventId;
+    use crate::event::EventId;
 
     /// Issue 16, point 4: on Flex the package mount is read-only; messages name the setting
     /// and /tmp.
