@@ -52,7 +52,10 @@ for inflight in 1 8; do
     "$BIN" process --source "dir:$dir/src" --since 2026-01-01T00 --until 2026-01-01T01 \
     --state "$dir/state" --dead-letter "$dir/dead.ndjson"
   # The drain's own counters (drain_summary): batches in flight, checkpoint writes, sink wait.
-  grep -o 'batches=[0-9]*\|batches_in_flight_max=[0-9]*\|checkpoints_written=[0-9]*\|sink_wait_ms=[0-9]*\|duration_ms=[0-9]*' "$dir/stderr.txt" | tr '\n' ' ' | sed 's/^/    drain_summary: /'; echo
+  sed 's/\x1b\[[0-9;]*m//g' "$dir/stderr.txt" |
+    grep -o 'batches=[0-9]*\|batches_in_flight_max=[0-9]*\|checkpoints_written=[0-9]*\|sink_wait_ms=[0-9]*\|duration_ms=[0-9]*' |
+    tr '\n' ' ' | sed 's/^/    drain_summary: /'
+  echo
 done
 kill -TERM $rx; wait $rx 2>/dev/null || true
 read -r reqs rbytes maxc <"$dir/stats.txt"

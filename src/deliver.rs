@@ -95,9 +95,16 @@ impl Delivery {
         self.limits
     }
 
-    /// True when `batch` reached the limits and should be submitted.
+    /// True when `batch` reached the limits and should be submitted: at the event limit, or
+    /// when one more event of the batch's average size would pass the byte limit. Cutting
+    /// *before* the limit matters: the HTTP sinks cap each request at the same byte limit, so a
+    /// batch one event over it would cost a second request for that one event, and halve the
+    /// batches the sink's request slots keep in flight.
     pub fn full(&self, batch: &Batch) -> bool {
-        batch.len() >= self.limits.max_events.max(1) || batch.bytes() >= self.limits.max_bytes
+        let (n, bytes) = (batch.len(), batch.bytes());
+        n >= self.limits.max_events.max(1)
+            || bytes >= self.limits.max_bytes
+            || (n > 0 && bytes + bytes / n > self.limits.max_bytes)
     }
 
     /// Batches allowed in flight: the setting, capped by what the sink allows.
