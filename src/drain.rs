@@ -31,6 +31,7 @@ use crate::pipeline::{Filter, RowProcessor, Stats};
 use crate::rows::Framer;
 use crate::sink::{Batch, Sink};
 use crate::source::{BlobKey, BlobProps, BlobType, Scoped};
+use crate::state::guard::LeaseGuard;
 use crate::state::{Checkpoint, CheckpointStore, Lease, StoreError};
 use anyhow::Context;
 use bytes::Bytes;
@@ -413,13 +414,13 @@ impl Drainer {
                 return Ok(Report::new(key, Outcome::Busy));
             }
         };
-        let lost = Arc::new(AtomicBool::new(false));
-        let renewer = tokio::spawn(renew_loop(self.store.clone(), lease.clone(), lost.clone()));
+        // Any way out of the drain (error, panic, cancellation) stops renewing and releases the
+        // lease: the guard does it on drop.
+        let guard = LeaseGuard::new(self.store.clone(), lease);
         let result = self
-            .drain_leased(key, &lease, &lost, deadline, progress)
+            .drain_leased(key, guard.lease(), guard.lost(), deadline, progress)
             .await;
-        renewer.abort();
-        if let Err(e) = self.store.release(&lease).await {
+        if let Err(e) = guard.release().await {
             // It expires by itself within its ttl.
             warn!(blob = %key, error = %format!("{e:#}"), "cannot release checkpoint lease");
         }
@@ -638,25 +639,6 @@ impl Drainer {
             );
         }
         Ok(report)
-    }
-}
-
-/// Renews `lease` every third of its ttl; sets `lost` once renewals failed for a whole ttl.
-async fn renew_loop(store: Arc<dyn CheckpointStore>, lease: Lease, lost: Arc<AtomicBool>) {
-    let every = (lease.ttl / 3).max(Duration::from_secs(1));
-    let mut last_ok = Instant::now();
-    loop {
-        tokio::time::sleep(every).await;
-        match store.renew(&lease).await {
-            Ok(()) => last_ok = Instant::now(),
-            Err(e) => {
-                warn!(blob = %lease.key, error = %format!("{e:#}"), "lease renewal failed");
-                if last_ok.elapsed() >= lease.ttl {
-                    lost.store(true, Ordering::SeqCst);
-                    return;
-                }
-            }
-        }
     }
 }
 

@@ -146,6 +146,31 @@ fn invocation_id(h: &HeaderMap) -> String {
         .to_string()
 }
 
+/// Runs one invocation, turning a panic inside it into an error answer: the invocation is
+/// answered (and fails, so the host retries it) and the handler goes on serving the others.
+/// Everything the invocation held is dropped while unwinding, which releases its leases
+/// ([`crate::state::guard::LeaseGuard`]).
+async fn contain_panic(
+    work: impl std::future::Future<Output = Result<(), String>>,
+) -> Result<(), String> {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(work).catch_unwind().await {
+        Ok(r) => r,
+        Err(p) => {
+            let what = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            let what: String = what.chars().take(300).collect();
+            Err(format!(
+                "internal error (panic: {}); the invocation's work stops at its last checkpoint",
+                crate::logging::redact(&what)
+            ))
+        }
+    }
+}
+
 fn parse_body(body: &[u8]) -> Result<Invocation, String> {
     serde_json::from_slice(body).map_err(|e| format!("invocation body is not valid JSON: {e}"))
 }
@@ -158,7 +183,7 @@ async fn blob_created(
     let id = invocation_id(&headers);
     let span = info_span!("invocation", invocation_id = %id, function = "BlobCreated");
     async move {
-        let r = handle_blob_created(&app, &body).await;
+        let r = contain_panic(handle_blob_created(&app, &body)).await;
         if let Err(e) = &r {
             report_failure("BlobCreated", &id, e);
         }
@@ -242,26 +267,29 @@ async fn tail(
     let id = invocation_id(&headers);
     let span = info_span!("invocation", invocation_id = %id, function = "Tail");
     async move {
-        let r = match parse_body(&body) {
-            Err(e) => Err(e),
-            Ok(inv) => {
-                let past_due = inv
-                    .data
-                    .values()
-                    .map(unwrap_value)
-                    .find_map(|v| v.get("IsPastDue").and_then(|p| p.as_bool()));
-                info!(is_past_due = ?past_due, "Tail invocation");
-                let deadline = Instant::now() + app.max_drain_time;
-                match crate::tail::run(&app.drainer, &app.tail, Some(deadline)).await {
-                    Ok(rep) if rep.failed == 0 => Ok(()),
-                    Ok(rep) => Err(format!(
-                        "{} blob(s) could not be checked or drained",
-                        rep.failed
-                    )),
-                    Err(e) => Err(crate::logging::redact(&format!("{e:#}")).into_owned()),
+        let r = contain_panic(async {
+            match parse_body(&body) {
+                Err(e) => Err(e),
+                Ok(inv) => {
+                    let past_due = inv
+                        .data
+                        .values()
+                        .map(unwrap_value)
+                        .find_map(|v| v.get("IsPastDue").and_then(|p| p.as_bool()));
+                    info!(is_past_due = ?past_due, "Tail invocation");
+                    let deadline = Instant::now() + app.max_drain_time;
+                    match crate::tail::run(&app.drainer, &app.tail, Some(deadline)).await {
+                        Ok(rep) if rep.failed == 0 => Ok(()),
+                        Ok(rep) => Err(format!(
+                            "{} blob(s) could not be checked or drained",
+                            rep.failed
+                        )),
+                        Err(e) => Err(crate::logging::redact(&format!("{e:#}")).into_owned()),
+                    }
                 }
             }
-        };
+        })
+        .await;
         if let Err(e) = &r {
             report_failure("Tail", &id, e);
         }

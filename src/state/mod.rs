@@ -16,6 +16,7 @@
 //!   moving the offset backwards or forwards under the other drain.
 
 pub mod azure;
+pub mod guard;
 pub mod local;
 
 use crate::source::{BlobKey, BlobType};
