@@ -577,7 +577,7 @@ impl Drainer {
             framer.feed(&data);
             drop(data);
             while let Some(frame) = framer.next_frame() {
-                run.proc.handle(
+                run.proc.handle_off_worker(
                     frame,
                     Some(&key.container),
                     &key.blob,
@@ -604,7 +604,7 @@ impl Drainer {
         } else {
             if closing {
                 if let Some(frame) = framer.finish() {
-                    run.proc.handle(
+                    run.proc.handle_off_worker(
                         frame,
                         Some(&key.container),
                         &key.blob,

@@ -62,6 +62,11 @@ impl Filter {
     }
 }
 
+/// Rows at least this long are normalized outside the async worker threads
+/// ([`RowProcessor::handle_off_worker`]): one such row can take a noticeable time (a row of a
+/// million keys), and a worker busy with it answers no request meanwhile.
+pub const BIG_ROW_BYTES: usize = 256 << 10;
+
 /// Turns frames into events or dead letters.
 #[derive(Debug)]
 pub struct RowProcessor {
@@ -98,6 +103,29 @@ impl RowProcessor {
     /// The longest accepted row.
     pub fn max_line(&self) -> usize {
         self.max_line
+    }
+
+    /// [`RowProcessor::handle`] for callers on an async task: a row of [`BIG_ROW_BYTES`] or more
+    /// is processed under [`tokio::task::block_in_place`] on a multi-threaded runtime, so the
+    /// runtime moves its other tasks (the handler's `GET /`, other invocations) to another
+    /// worker meanwhile. Small rows, the common case, pay nothing.
+    pub fn handle_off_worker(
+        &mut self,
+        frame: Frame<'_>,
+        container: Option<&str>,
+        blob: &str,
+        batch: &mut Batch,
+        dead: &mut Vec<DeadLetter>,
+    ) {
+        let big = matches!(&frame, Frame::Line { bytes, .. } if bytes.len() >= BIG_ROW_BYTES);
+        let multi_thread = big
+            && tokio::runtime::Handle::try_current()
+                .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if multi_thread {
+            tokio::task::block_in_place(|| self.handle(frame, container, blob, batch, dead))
+        } else {
+            self.handle(frame, container, blob, batch, dead)
+        }
     }
 
     /// Handles one frame from `container`/`blob`: appends its event to `batch`, or its dead

@@ -214,3 +214,180 @@ async fn a_panic_inside_a_drain_is_answered_and_releases_the_lease() {
     let l = got.expect("the lease was released after the panic, not kept alive by its renewer");
     store.release(&l).await.unwrap();
 }
+
+/// A DeviceProcessEvents row whose properties carry `n` undocumented keys.
+fn wide_row(n: usize, ts_sec: u32) -> String {
+    let mut props = format!(
+        r#"{{"Timestamp":"2026-01-01T00:00:{ts_sec:02}Z","DeviceId":"dev","ActionType":"ProcessCreated""#
+    );
+    for i in 0..n {
+        props.push_str(&format!(r#","K{i:x}":{i}"#));
+    }
+    props.push('}');
+    format!(
+        r#"{{"time":"2026-01-01T00:59:00.0000000Z","tenantId":"{}","category":"AdvancedHunting-DeviceProcessEvents","properties":{props}}}"#,
+        relay::TENANT
+    )
+}
+
+/// Runs the binary with `args` in `dir`, killing it after `limit`; returns (success, stderr,
+/// wall time, peak RSS in KiB of the children waited for so far).
+fn run_bounded(
+    dir: &std::path::Path,
+    args: &[&str],
+    limit: Duration,
+) -> (bool, String, Duration, i64) {
+    let t = Instant::now();
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.join("stderr.txt")).unwrap())
+        .spawn()
+        .unwrap();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if t.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let took = t.elapsed();
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage only writes the struct it is given.
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    let stderr = std::fs::read_to_string(dir.join("stderr.txt")).unwrap_or_default();
+    (
+        status.is_some_and(|s| s.success()),
+        stderr,
+        took,
+        ru.ru_maxrss,
+    )
+}
+
+#[test]
+fn rows_of_a_hundred_thousand_and_a_million_undocumented_keys_take_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    for (n, formats) in [
+        (100_000usize, &["normalized", "raw", "ocsf"][..]),
+        (1_000_000, &["normalized"][..]),
+    ] {
+        let file = dir.path().join(format!("wide-{n}.json"));
+        let row = wide_row(n, 1);
+        std::fs::write(&file, format!("{row}\r\n")).unwrap();
+        for f in formats {
+            let out = dir.path().join(format!("out-{n}-{f}.ndjson"));
+            let (ok, stderr, took, rss) = run_bounded(
+                dir.path(),
+                &[
+                    "process",
+                    "--max-row-bytes",
+                    "64MiB",
+                    "--format",
+                    f,
+                    "--out",
+                    out.to_str().unwrap(),
+                    file.to_str().unwrap(),
+                ],
+                Duration::from_secs(90),
+            );
+            assert!(
+                ok,
+                "{n} keys, {f}: failed or killed after {took:?}: {}",
+                &stderr[..stderr.len().min(2000)]
+            );
+            // Debug build on a shared 2-core machine: before the fix 100k keys took minutes.
+            assert!(took < Duration::from_secs(60), "{n} keys, {f}: {took:?}");
+            assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 1);
+            // The drift report names a bounded number of columns.
+            assert!(
+                stderr.len() < 8 * 1024,
+                "{n} keys, {f}: {} bytes of stderr",
+                stderr.len()
+            );
+            assert!(stderr.contains("more"), "{stderr}");
+            // A row of 1M keys is ~11 MB; memory stays a small multiple of it.
+            assert!(rss < 400 * 1024, "{n} keys, {f}: peak RSS {rss} KiB");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wide_rows_under_serve_leave_get_answering_and_logs_bounded() {
+    let env = relay::Env::new().await;
+    let relay = relay::Relay::start(&env, &[]).await;
+    // Two blobs (this hour and the last), drained at once by two BlobCreated invocations: before
+    // the fix each kept one of the two worker threads busy for about a minute.
+    let now = chrono::Utc::now();
+    let mut messages = Vec::new();
+    for (i, h) in [now, now - chrono::Duration::hours(1)].iter().enumerate() {
+        let blob = relay::Env::blob_name(&h.format("%Y/%m/%d/%H").to_string());
+        env.create_append(&blob).await;
+        let data = format!(
+            "{}\r\n{}\r\n",
+            wide_row(100_000, 2 * i as u32),
+            wide_row(100_000, 2 * i as u32 + 1)
+        );
+        env.append(&blob, data.as_bytes()).await;
+        let ev = relay::blob_created_event(&env.url(&blob), &env.container, &blob, 0);
+        messages.push(ev.to_string());
+    }
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let invoked = async {
+        let (a, b) = tokio::join!(
+            relay.blob_created(&messages[0]),
+            relay.blob_created(&messages[1])
+        );
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        (a, b)
+    };
+    let ping = async {
+        let c = reqwest::Client::new();
+        let mut worst = Duration::ZERO;
+        let t = Instant::now();
+        // Pings while the Tail invocation runs (bounded: 30 s).
+        while t.elapsed() < Duration::from_secs(30) {
+            let p = Instant::now();
+            let r = c
+                .get(format!("http://127.0.0.1:{}/", relay.port))
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await;
+            worst = worst.max(p.elapsed());
+            if r.is_err() {
+                worst = worst.max(Duration::from_secs(5));
+            }
+            if done.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        worst
+    };
+    let t0 = Instant::now();
+    let (((sa, ba), (sb, bb)), worst) = tokio::join!(invoked, ping);
+    eprintln!(
+        "invocations took {:?}, GET / at worst {worst:?}",
+        t0.elapsed()
+    );
+    let head = |s: String| s.chars().take(2000).collect::<String>();
+    assert_eq!((sa, sb), (200, 200), "{ba} {bb} {}", head(relay.logs()));
+    assert!(
+        worst < Duration::from_secs(2),
+        "GET / took up to {worst:?} while wide rows were drained"
+    );
+    assert_eq!(relay::event_ids(&env.events_path()).0.len(), 4);
+    let logs = relay.logs();
+    let drift_lines = logs.lines().filter(|l| l.contains("schema_drift")).count();
+    // At most 20 lines and one "more" line per drain (two drains here).
+    assert!(drift_lines <= 2 * 21, "{drift_lines} drift log lines");
+    assert!(
+        logs.lines().count() < 200,
+        "{} log lines",
+        logs.lines().count()
+    );
+}
