@@ -391,3 +391,86 @@ async fn wide_rows_under_serve_leave_get_answering_and_logs_bounded() {
         logs.lines().count()
     );
 }
+
+/// A receiver that answers every request 401 with the request's headers in the body (as some
+/// proxies and debugging endpoints do), plus an endless-looking tail.
+fn echoing_receiver() -> std::net::SocketAddr {
+    serve(
+        axum::Router::new().fallback(|headers: axum::http::HeaderMap| async move {
+            let mut body = String::from("401 Unauthorized. Request headers:\n");
+            for (k, v) in &headers {
+                body.push_str(&format!("{k}: {}\n", v.to_str().unwrap_or("")));
+            }
+            body.push_str(&"padding ".repeat(200_000));
+            (axum::http::StatusCode::UNAUTHORIZED, body).into_response()
+        }),
+    )
+}
+
+#[test]
+fn an_echoing_receivers_401_leaves_no_secret_in_any_output() {
+    let addr = echoing_receiver();
+    let webhook_secret = "Wh00kT0ken-5f0c1b2a9e";
+    let es_key = "VnVhQ2ZHY0JDZGJrUXRWbXN4eXg6dWkybHAyYXhUTm1zeWFrdzl0dk5udw==";
+    let es_password = "c0rrect-h0rse-battery";
+    let cases: [(&str, Vec<(&str, String)>, Vec<&str>); 3] = [
+        (
+            "webhook",
+            vec![
+                ("RELAY_WEBHOOK_URL", format!("http://{addr}/hec")),
+                (
+                    "RELAY_WEBHOOK_HEADERS",
+                    format!("Authorization: Splunk {webhook_secret}"),
+                ),
+                ("RELAY_WEBHOOK_SECRET", "hm4c-k3y-0123456789".into()),
+            ],
+            vec![webhook_secret, "hm4c-k3y-0123456789"],
+        ),
+        (
+            "elasticsearch",
+            vec![
+                ("RELAY_ES_URL", format!("http://{addr}/")),
+                ("RELAY_ES_API_KEY", es_key.into()),
+            ],
+            vec![es_key, "VnVhQ2ZH"],
+        ),
+        (
+            "elasticsearch",
+            vec![
+                ("RELAY_ES_URL", format!("http://{addr}/")),
+                ("RELAY_ES_USERNAME", "relay".into()),
+                ("RELAY_ES_PASSWORD", es_password.into()),
+            ],
+            vec![es_password],
+        ),
+    ];
+    for (sink, env, secrets) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, _) = export_file(dir.path(), 3);
+        let out = Command::new(BIN)
+            .args(["process", "--sink", sink])
+            .arg(&file)
+            .current_dir(dir.path())
+            .envs(env.iter().map(|(k, v)| (k.to_string(), v.clone())))
+            .env("RUST_LOG", "trace")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{sink}: a 401 fails the run");
+        let mut all = String::from_utf8_lossy(&out.stdout).to_string();
+        all.push_str(&String::from_utf8_lossy(&out.stderr));
+        for e in walkdir::WalkDir::new(dir.path()).into_iter().flatten() {
+            if e.file_type().is_file() && e.path() != file {
+                all.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+            }
+        }
+        assert!(all.contains("401"), "{sink}: the status is reported: {all}");
+        for s in secrets {
+            assert!(!all.contains(s), "{sink}: secret {s} echoed: {all}");
+        }
+        assert!(
+            all.len() < 64 * 1024,
+            "{sink}: {} bytes of output",
+            all.len()
+        );
+    }
+}

@@ -529,6 +529,10 @@ impl<D: Destination> HttpSink<D> {
                     }
                     Err(Attempt::Permanent(m)) => return Attempt::Permanent(m),
                 };
+                // What the request carries that an echoing destination must not get into our
+                // errors and logs.
+                let secrets = super::answer::secrets_of(&headers);
+                let scrub = |m: String| super::answer::scrub(&m, &secrets);
                 let sent = self
                     .client
                     .post(url)
@@ -547,8 +551,14 @@ impl<D: Destination> HttpSink<D> {
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| parse_retry_after(v, SystemTime::now()));
-                // Read the body to the end so the connection goes back to the pool.
-                let body = resp.bytes().await.unwrap_or_default();
+                // Read the body to the end (so the connection goes back to the pool), but no
+                // further than a bound: the destination is not trusted to end it.
+                let max = if status.is_success() {
+                    super::answer::MAX_OK_BODY
+                } else {
+                    super::answer::MAX_ERROR_BODY
+                };
+                let body = super::answer::read_bounded(resp, max).await;
                 match code {
                     200..=299 => {}
                     413 => return Attempt::Done(false),
@@ -566,12 +576,12 @@ impl<D: Destination> HttpSink<D> {
                         ))
                     }
                     _ => {
-                        return Attempt::Permanent(self.dest.refused(
+                        return Attempt::Permanent(scrub(self.dest.refused(
                             batch,
                             &req.events,
                             status,
                             &body,
-                        ))
+                        )))
                     }
                 }
                 match self.dest.accepted(batch, &req.events, &body) {
@@ -582,9 +592,9 @@ impl<D: Destination> HttpSink<D> {
                     Verdict::Retry(message) => Attempt::Retry {
                         reason: code.to_string(),
                         retry_after,
-                        message,
+                        message: scrub(message),
                     },
-                    Verdict::Permanent(m) => Attempt::Permanent(m),
+                    Verdict::Permanent(m) => Attempt::Permanent(scrub(m)),
                     Verdict::Items {
                         retry,
                         retry_reason,
@@ -595,16 +605,17 @@ impl<D: Destination> HttpSink<D> {
                         let mut st = lock();
                         st.1.extend(rejected.into_iter().map(|(k, reason)| Rejected {
                             index: req.events[k],
-                            reason,
+                            reason: scrub(reason),
                         }));
                         if retry.is_empty() {
                             return Attempt::Done(true);
                         }
                         let events: Vec<usize> = retry.iter().map(|&k| req.events[k]).collect();
                         let message = format!(
-                            "{} of {} event(s) failed ({retry_reason})",
+                            "{} of {} event(s) failed ({})",
                             events.len(),
-                            req.events.len()
+                            req.events.len(),
+                            scrub(retry_reason.clone())
                         );
                         let body = self.body(batch, &events);
                         st.0 = Request { events, body };
