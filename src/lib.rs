@@ -33,6 +33,7 @@ pub mod drain;
 pub mod gen;
 pub mod handler;
 pub mod logging;
+pub mod loopback;
 pub mod metrics;
 pub mod normalize;
 pub mod pipeline;

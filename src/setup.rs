@@ -156,7 +156,8 @@ pub fn account(connection: &str) -> anyhow::Result<StorageAccount> {
 pub fn export_source(spec: &str, prefix: &str) -> anyhow::Result<Scoped> {
     let inner: Arc<dyn Source> = match spec.strip_prefix("dir:") {
         Some(path) => Arc::new(DirSource::new(path)),
-        None => Arc::new(AzureSource::new(account(spec)?)?),
+        // The relay only reads the export account: its SAS allows read and list, nothing else.
+        None => Arc::new(AzureSource::new(account(spec)?.read_only())?),
     };
     Ok(Scoped::new(inner, prefix))
 }

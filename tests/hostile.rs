@@ -474,3 +474,97 @@ fn an_echoing_receivers_401_leaves_no_secret_in_any_output() {
         );
     }
 }
+
+#[test]
+fn plain_http_storage_off_loopback_is_refused_at_start_up_naming_the_setting() {
+    let azurite = common::azurite_connection_string();
+    for (setting, value) in [
+        (
+            "MdeExportStorage",
+            "DefaultEndpointsProtocol=http;AccountName=acme;AccountKey=a2V5".to_string(),
+        ),
+        (
+            "MdeExportStorage",
+            "BlobEndpoint=http://storage.localhost:10000/acme;SharedAccessSignature=sv=x&sig=y"
+                .to_string(),
+        ),
+        (
+            "AzureWebJobsStorage",
+            "BlobEndpoint=http://10.0.0.5/acme;QueueEndpoint=http://10.0.0.5/q;AccountName=acme;AccountKey=a2V5"
+                .to_string(),
+        ),
+    ] {
+        let other = if setting == "MdeExportStorage" {
+            "AzureWebJobsStorage"
+        } else {
+            "MdeExportStorage"
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+            .to_string();
+        let mut child = Command::new(BIN)
+            .args(["serve", "--port", &port])
+            .current_dir(dir.path())
+            .env_clear()
+            .env(setting, &value)
+            .env(other, &azurite)
+            .env("RELAY_SINK", "stdout")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("err")).unwrap())
+            .spawn()
+            .unwrap();
+        // Bounded: a relay that starts anyway is stopped after 10 s (and the test fails).
+        let t = Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break Some(s);
+            }
+            if t.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let stderr = std::fs::read_to_string(dir.path().join("err")).unwrap_or_default();
+        assert!(
+            status.is_some_and(|s| !s.success()),
+            "{setting}={value}: started ({status:?})"
+        );
+        assert!(
+            stderr.contains(setting) && stderr.contains("http"),
+            "{setting}={value}: {stderr}"
+        );
+        assert!(!stderr.contains("a2V5"), "{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn the_export_accounts_sas_allows_reading_and_listing_only() {
+    let full = common::azurite();
+    let c = format!("insights-logs-advancedhunting-ro{}", relay::suffix());
+    full.blob_service()
+        .unwrap()
+        .blob_container_client(&c)
+        .create(None)
+        .await
+        .unwrap();
+    let ro = full.clone().read_only().blob_service().unwrap();
+    let q = ro.url().query().unwrap_or("").to_string();
+    assert!(q.contains("sp=rl&") && q.contains("ss=b&"), "{q}");
+    // Listing works…
+    let mut pager = ro.blob_container_client(&c).list_blobs(None).unwrap();
+    use futures::TryStreamExt;
+    pager.try_next().await.expect("list with the read-only SAS");
+    // …writing does not.
+    let e = ro
+        .blob_container_client(&format!("{c}-new"))
+        .create(None)
+        .await
+        .expect_err("the read-only SAS cannot create a container");
+    assert_eq!(e.http_status().map(u16::from), Some(403), "{e}");
+}

@@ -41,8 +41,8 @@ const fn s(
 pub static SETTINGS: &[Setting] = &[
     // Functions host and storage connections.
     s("FUNCTIONS_CUSTOMHANDLER_PORT", None, false, false, "Port the Functions host asks the handler to listen on (127.0.0.1)."),
-    s("AzureWebJobsStorage", None, true, true, "The host's storage: checkpoints, dead letters, the event queue (connection string or identity-based prefix settings)."),
-    s("MdeExportStorage", None, true, true, "The Defender export storage account (connection string, or MdeExportStorage__blobServiceUri for managed identity)."),
+    s("AzureWebJobsStorage", None, true, true, "The host's storage: checkpoints, dead letters, the event queue (connection string or identity-based prefix settings). Endpoints must be https (http only on 127.0.0.1, [::1] or localhost: Azurite)."),
+    s("MdeExportStorage", None, true, true, "The Defender export storage account (connection string, or MdeExportStorage__blobServiceUri for managed identity). Read and listed only (an account key signs a read+list SAS); endpoints must be https (http only on loopback: Azurite)."),
     // Source and drain.
     s("RELAY_CONTAINER_PREFIX", Some("insights-logs-advancedhunting-"), false, false, "Only containers starting with this are read."),
     s("RELAY_EVENTS_QUEUE", Some("mde-blob-created"), true, false, "Queue Event Grid delivers BlobCreated events into."),
@@ -79,7 +79,7 @@ pub static SETTINGS: &[Setting] = &[
     s("RELAY_QUEUE_ENCODING", Some("base64"), false, false, "queue sink: base64 | none."),
     s("RELAY_QUEUE_CLAIMS_CONTAINER", Some("mde-relay-claims"), false, false, "queue sink: container (same account) of events too large for one message (claim check)."),
     s("RELAY_QUEUE_CONCURRENCY", Some("8"), false, false, "queue sink: messages in flight."),
-    s("RELAY_RETRY_MAX_ELAPSED", Some("5m"), false, false, "Network sinks: give up retrying a request after this long (backoff with full jitter; Retry-After honoured)."),
+    s("RELAY_RETRY_MAX_ELAPSED", Some("5m"), false, false, "Network sinks: give up retrying a request after this long (backoff with full jitter; a Retry-After is honoured up to 30 s per wait, the longest backoff)."),
     // Sinks: Azure Monitor Logs Ingestion (Sentinel / Log Analytics) and Elasticsearch / OpenSearch.
     s("RELAY_LOGS_ENDPOINT", None, false, false, "logs-ingestion sink: data collection endpoint, or the rule's own logs ingestion endpoint (https, or http on loopback)."),
     s("RELAY_LOGS_RULE_ID", None, false, false, "logs-ingestion sink: the data collection rule's immutable id (`dcr-…`)."),

@@ -236,14 +236,10 @@ pub fn target_of(u: &Url) -> String {
 /// URL (it may hold a token).
 pub fn parse_url(s: &str) -> Result<Url, String> {
     let u = Url::parse(s.trim()).map_err(|e| format!("is not a valid URL ({e})"))?;
-    let loopback = match u.host() {
-        Some(url::Host::Domain(d)) => {
-            d.eq_ignore_ascii_case("localhost") || d.to_ascii_lowercase().ends_with(".localhost")
-        }
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => return Err("has no host".into()),
-    };
+    if u.host().is_none() {
+        return Err("has no host".into());
+    }
+    let loopback = crate::loopback::is_literal_loopback(&u);
     match u.scheme() {
         "https" => Ok(u),
         "http" if loopback => Ok(u),
