@@ -494,6 +494,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn clients_are_rebuilt_well_before_their_sas_expires() {
+        let age = chrono::Duration::from_std(crate::source::azure::CLIENT_MAX_AGE).unwrap();
+        assert!(age * 2 <= SAS_LIFETIME);
+    }
+
+    #[test]
     fn development_storage() {
         let a = StorageAccount::from_connection_string(
             "AzureWebJobsStorage",

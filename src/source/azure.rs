@@ -25,8 +25,9 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// How long one service client (and the SAS in its URL) is used before it is rebuilt.
-pub const CLIENT_MAX_AGE: Duration = Duration::from_secs(30 * 60);
+/// How long one service client (and the SAS in its URL) is used before it is rebuilt: half of
+/// [`crate::azure::SAS_LIFETIME`], so a request started on an old client still has a valid SAS.
+pub const CLIENT_MAX_AGE: Duration = Duration::from_secs(10 * 60);
 
 /// Largest number of results asked for per listing page.
 const PAGE: i32 = 5000;
