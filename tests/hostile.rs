@@ -568,3 +568,74 @@ async fn the_export_accounts_sas_allows_reading_and_listing_only() {
         .expect_err("the read-only SAS cannot create a container");
     assert_eq!(e.http_status().map(u16::from), Some(403), "{e}");
 }
+
+/// Names of the blobs in `container`; none when it does not exist.
+async fn blob_names(env: &relay::Env, container: &str) -> Vec<String> {
+    use futures::TryStreamExt;
+    let c = env.svc.blob_container_client(container);
+    let mut pager = c.list_blobs(None).unwrap();
+    let mut out = Vec::new();
+    loop {
+        match pager.try_next().await {
+            Ok(Some(item)) => out.push(item.name.unwrap_or_default()),
+            Ok(None) => break,
+            Err(e) if e.http_status().map(u16::from) == Some(404) => break,
+            Err(e) => panic!("listing {container}: {e}"),
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forged_events_leave_the_state_container_unchanged() {
+    let env = relay::Env::new().await;
+    let relay = relay::Relay::start(&env, &[]).await;
+    // A real blob too, so the forged names sit next to something that exists.
+    let real = relay::Env::blob_name("2026/01/01/00");
+    env.create_append(&real).await;
+    let before = blob_names(&env, &env.state).await;
+    let base = common::blob_endpoint();
+    let c = &env.container;
+    let forged = [
+        // Dot segments in the container, percent-encoded so the prefix check saw them decoded.
+        format!("{base}/{c}..%2F..%2F{}/{real}", env.state),
+        format!("{base}/{c}%2F..%2F..%2Fx/{real}"),
+        // Dot segments and a NUL in the blob name.
+        format!(
+            "{base}/{c}/tenantId={}/..%2F..%2F{}/PT1H.json",
+            relay::TENANT,
+            env.state
+        ),
+        format!(
+            "{base}/{c}/tenantId={}/y=2026/..%2Fm=01/PT1H.json",
+            relay::TENANT
+        ),
+        format!("{base}/{c}/tenantId={}/y=2026%00/PT1H.json", relay::TENANT),
+        format!("{base}/{c}/{}", real.replace("PT1H", "PT1H%0D%0A")),
+        // A container name Azure would refuse.
+        format!("{base}/{}UPPER/{real}", env.prefix),
+        // A blob that does not exist.
+        format!(
+            "{base}/{c}/tenantId={}/y=2030/m=01/d=01/h=00/m=00/PT1H.json",
+            relay::TENANT
+        ),
+    ];
+    for url in &forged {
+        let ev = serde_json::json!({
+            "id": relay::suffix(),
+            "eventType": "Microsoft.Storage.BlobCreated",
+            "subject": "/blobServices/default/containers/x/blobs/y",
+            "data": {"url": url, "contentLength": 0, "blobType": "AppendBlob"}
+        });
+        let (st, body) = relay.blob_created(&ev.to_string()).await;
+        assert_eq!(st, 200, "{url}: {body} {}", relay.logs());
+    }
+    let after = blob_names(&env, &env.state).await;
+    assert_eq!(before, after, "forged events wrote state: {}", relay.logs());
+    let logs = relay.logs();
+    assert_eq!(
+        logs.matches("rejected event").count(),
+        forged.len(),
+        "{logs}"
+    );
+}

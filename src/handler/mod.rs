@@ -237,6 +237,19 @@ async fn handle_blob_created(app: &App, body: &[u8]) -> Result<(), String> {
                 continue;
             }
         };
+        // Anyone who can write to the events queue can name any blob: nothing is written for
+        // it (lease, open marker, checkpoint) unless it exists.
+        match d.source().properties(&key).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                warn!(event_id = ?ev.id, blob = %key, "rejected event: the blob does not exist");
+                continue;
+            }
+            Err(e) => {
+                failures.push(crate::logging::redact(&format!("{key}: {e:#}")).into_owned());
+                continue;
+            }
+        }
         match d
             .drain(&key, Contention::Wait(BUSY_WAIT), Some(deadline), None)
             .await
