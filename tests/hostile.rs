@@ -639,3 +639,63 @@ async fn forged_events_leave_the_state_container_unchanged() {
         "{logs}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slowloris_connections_are_cut_off_and_sigterm_exits_within_the_grace() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let env = relay::Env::new().await;
+    let mut relay = relay::Relay::start(&env, &[]).await;
+    let addr = format!("127.0.0.1:{}", relay.port);
+    // 200 clients that send half a request head and then nothing.
+    let mut slow = Vec::new();
+    for _ in 0..200 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"POST /Tail HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: appl")
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    // The handler still answers.
+    let c = reqwest::Client::new();
+    let r = c
+        .get(format!("http://{addr}/"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .expect("GET / answers while slow clients hold connections");
+    assert!(r.status().is_success());
+    // Each slow connection is closed by the server after the header-read timeout (10 s).
+    let t = Instant::now();
+    for s in &mut slow {
+        let mut buf = [0u8; 512];
+        let left = Duration::from_secs(20).saturating_sub(t.elapsed());
+        match tokio::time::timeout(left, s.read(&mut buf)).await {
+            Ok(_) => {} // closed (0 bytes), reset, or an error answer before closing
+            Err(_) => panic!("a half-sent request was still open after {:?}", t.elapsed()),
+        }
+    }
+    assert!(
+        t.elapsed() >= Duration::from_secs(5),
+        "cut off too early: {:?}",
+        t.elapsed()
+    );
+
+    // SIGTERM with a half-sent request open: the process exits within the bounded grace.
+    let mut half = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    half.write_all(b"POST /Tail HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let t = Instant::now();
+    let status = tokio::task::spawn_blocking(move || relay.terminate())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(200));
+    // BODY_READ_TIMEOUT (30 s) and SHUTDOWN_GRACE (30 s) bound it; before, ~92 s.
+    assert!(
+        t.elapsed() < Duration::from_secs(35),
+        "SIGTERM took {:?}",
+        t.elapsed()
+    );
+    drop(half);
+}

@@ -24,10 +24,12 @@
 //! checkpoint (everything acknowledged stays checkpointed), in-flight invocations answer, and the
 //! process exits: with [`RESTART_EXIT_CODE`] after SIGTERM, so that a host still routing to this
 //! worker restarts it (the host does not restart a worker that exits 0), and with 0 after Ctrl-C
-//! (a hand-run `serve`).
+//! (a hand-run `serve`). Open connections get at most [`server::SHUTDOWN_GRACE`] to finish;
+//! request heads and bodies have their own timeouts ([`server`]).
 
 pub mod events;
 pub mod protocol;
+pub mod server;
 
 use crate::drain::{Contention, Drainer, Outcome};
 use crate::setup::RelaySettings;
@@ -101,6 +103,10 @@ pub fn router(app: Arc<App>, max_body: usize) -> Router {
         .route("/Tail", post(tail))
         .fallback(|| async { (StatusCode::NOT_FOUND, "no such function") })
         .layer(DefaultBodyLimit::max(max_body))
+        // A body that trickles in is cut off (the head has its own timeout: [`server`]).
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            server::BODY_READ_TIMEOUT,
+        ))
         // Refuses a body whose Content-Length is over the limit before reading any of it.
         .layer(tower_http::limit::RequestBodyLimitLayer::new(max_body))
         // Outermost: sees the answers of the layers above too (413, 404, 405).
@@ -394,9 +400,7 @@ pub async fn serve(port: u16, prepared: Prepared) -> anyhow::Result<Shutdown> {
         let _ = stop.send(true);
         let _ = ended_tx.send(how);
     };
-    axum::serve(listener, router(app, max_body))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    server::run(listener, router(app, max_body), shutdown).await;
     if let Err(e) = drainer.sink().finish().await {
         error!(error = %e, "sink did not flush on shutdown");
     }
