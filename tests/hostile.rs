@@ -699,3 +699,62 @@ async fn slowloris_connections_are_cut_off_and_sigterm_exits_within_the_grace() 
     );
     drop(half);
 }
+
+#[test]
+fn url_credentials_stay_out_of_help_and_sub_localhost_is_not_loopback() {
+    let out = Command::new(BIN)
+        .args(["process", "--help"])
+        .env("RELAY_ES_URL", "https://relay:s3cr3t-pw@es.example:9200/")
+        .env("RELAY_LOGS_ENDPOINT", "https://dce.example/?sig=abc123")
+        .env("RELAY_WEBHOOK_URL", "https://hec.example/?token=t0k3n")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("RELAY_ES_URL"), "{help}");
+    for secret in ["s3cr3t-pw", "abc123", "t0k3n"] {
+        assert!(!help.contains(secret), "{secret} in --help");
+    }
+    // `*.localhost` is a DNS name like any other: plain http to it is refused.
+    let dir = tempfile::tempdir().unwrap();
+    let (file, _) = export_file(dir.path(), 1);
+    let out = Command::new(BIN)
+        .args(["process", "--sink", "webhook"])
+        .arg(&file)
+        .current_dir(dir.path())
+        .env("RELAY_WEBHOOK_URL", "http://relay.localhost:9/")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("RELAY_WEBHOOK_URL") && stderr.contains("https"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn thousands_of_refused_events_write_a_bounded_log() {
+    let env = relay::Env::new().await;
+    let relay = relay::Relay::start(&env, &[]).await;
+    let events: Vec<serde_json::Value> = (0..5000)
+        .map(|i| {
+            serde_json::json!({
+                "id": format!("forged-{i:05}-{}", "x".repeat(20)),
+                "eventType": "Microsoft.Storage.BlobCreated",
+                "subject": "/blobServices/default/containers/x/blobs/y",
+                "data": {"url": format!("https://evil.example/c/b{i}?sig=zzz")}
+            })
+        })
+        .collect();
+    let body = serde_json::Value::Array(events).to_string();
+    let (st, _) = relay.blob_created(&body).await;
+    assert_eq!(st, 200, "{}", relay.logs());
+    let logs = relay.logs();
+    assert!(
+        logs.lines().count() < 60,
+        "{} log lines",
+        logs.lines().count()
+    );
+    assert!(logs.len() < 64 * 1024, "{} bytes of logs", logs.len());
+    assert!(logs.contains("4980 more"), "the rest is counted: {logs}");
+}

@@ -215,7 +215,12 @@ async fn handle_blob_created(app: &App, body: &[u8]) -> Result<(), String> {
     // `Metadata.Id` is not the queue message id: for a JSON message the host copies the
     // message's own top-level properties into Metadata, and the event's `id` replaces the
     // message `Id` there (platform facts §3a). So only the events' own ids are logged.
-    let event_ids: Vec<&str> = evs.iter().filter_map(|e| e.id.as_deref()).collect();
+    // Bounded: an invocation may carry thousands of events.
+    let event_ids: Vec<&str> = evs
+        .iter()
+        .filter_map(|e| e.id.as_deref())
+        .take(MAX_EVENT_LINES)
+        .collect();
     info!(
         events = evs.len(),
         event_ids = ?event_ids,
@@ -225,13 +230,18 @@ async fn handle_blob_created(app: &App, body: &[u8]) -> Result<(), String> {
     let d = &app.drainer;
     let deadline = Instant::now() + app.max_drain_time;
     let mut failures = Vec::new();
+    let mut quiet = Quiet::default();
     for ev in evs {
         if !ev.is_blob_created() {
-            info!(event_type = %ev.event_type, event_id = ?ev.id, "ignoring event of another type");
+            if quiet.line() {
+                info!(event_type = %ev.event_type, event_id = ?ev.id, "ignoring event of another type");
+            }
             continue;
         }
         let Some(url) = ev.url.as_deref() else {
-            warn!(event_id = ?ev.id, subject = ?ev.subject, "rejected event: no data.url");
+            if quiet.line() {
+                warn!(event_id = ?ev.id, subject = ?ev.subject, "rejected event: no data.url");
+            }
             continue;
         };
         let key = match d.source().admit_url(url) {
@@ -239,7 +249,9 @@ async fn handle_blob_created(app: &App, body: &[u8]) -> Result<(), String> {
             Err(why) => {
                 // Never fetched: the URL is logged without its query (a SAS could be there).
                 let shown = url.split('?').next().unwrap_or("");
-                warn!(event_id = ?ev.id, url = %shown, reason = %why, "rejected event");
+                if quiet.line() {
+                    warn!(event_id = ?ev.id, url = %shown, reason = %why, "rejected event");
+                }
                 continue;
             }
         };
@@ -248,7 +260,9 @@ async fn handle_blob_created(app: &App, body: &[u8]) -> Result<(), String> {
         match d.source().properties(&key).await {
             Ok(Some(_)) => {}
             Ok(None) => {
-                warn!(event_id = ?ev.id, blob = %key, "rejected event: the blob does not exist");
+                if quiet.line() {
+                    warn!(event_id = ?ev.id, blob = %key, "rejected event: the blob does not exist");
+                }
                 continue;
             }
             Err(e) => {
@@ -271,10 +285,45 @@ async fn handle_blob_created(app: &App, body: &[u8]) -> Result<(), String> {
             Err(e) => failures.push(crate::logging::redact(&format!("{key}: {e:#}")).into_owned()),
         }
     }
+    if quiet.suppressed > 0 {
+        warn!(
+            suppressed = quiet.suppressed,
+            "{} more ignored or rejected event(s) not logged one by one (at most {MAX_EVENT_LINES} per invocation)",
+            quiet.suppressed
+        );
+    }
+    let n = failures.len();
+    if n > MAX_EVENT_LINES {
+        failures.truncate(MAX_EVENT_LINES);
+        failures.push(format!("{} more", n - MAX_EVENT_LINES));
+    }
     if failures.is_empty() {
         Ok(())
     } else {
         Err(failures.join("; "))
+    }
+}
+
+/// Per-event log lines one invocation writes at most; the rest are counted in one line.
+const MAX_EVENT_LINES: usize = 20;
+
+/// Counts per-event log lines of one invocation.
+#[derive(Default)]
+struct Quiet {
+    written: usize,
+    suppressed: u64,
+}
+
+impl Quiet {
+    /// True while the invocation may still log one more per-event line.
+    fn line(&mut self) -> bool {
+        if self.written < MAX_EVENT_LINES {
+            self.written += 1;
+            true
+        } else {
+            self.suppressed += 1;
+            false
+        }
     }
 }
 

@@ -349,7 +349,7 @@ pub struct SinkArgs {
     #[arg(long, env = "RELAY_RETRY_MAX_ELAPSED")]
     pub retry_max_elapsed: Option<String>,
     /// logs-ingestion sink: data collection endpoint, or the rule's logs ingestion endpoint.
-    #[arg(long, env = "RELAY_LOGS_ENDPOINT")]
+    #[arg(long, env = "RELAY_LOGS_ENDPOINT", hide_env_values = true)]
     pub logs_endpoint: Option<String>,
     /// logs-ingestion sink: the data collection rule's immutable id (dcr-…).
     #[arg(long, env = "RELAY_LOGS_RULE_ID")]
@@ -364,7 +364,7 @@ pub struct SinkArgs {
     #[arg(long, env = "RELAY_LOGS_GZIP")]
     pub logs_gzip: Option<String>,
     /// elasticsearch sink: cluster URL (https, or http on loopback).
-    #[arg(long, env = "RELAY_ES_URL")]
+    #[arg(long, env = "RELAY_ES_URL", hide_env_values = true)]
     pub es_url: Option<String>,
     /// elasticsearch sink: index or data stream; {table} becomes the table, lower-cased [default: mde-relay-{table}].
     #[arg(long, env = "RELAY_ES_INDEX")]
