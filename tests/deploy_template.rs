@@ -1,7 +1,7 @@
 //! Checks the Bicep template in `infra/` against the code.
 //!
 //! Every `.bicep` file is parsed by a real Bicep parser (pycep-parser, through
-//! `tests/support/bicep_to_json.py`); the parse is then evaluated here just far enough to follow
+//! `tests/python/bicep_to_json.py`); the parse is then evaluated here just far enough to follow
 //! parameters, variables, module parameters, module outputs and `${}` interpolations. The checks:
 //! every setting the binary requires in Azure is set (and every `RELAY_*` setting, with the
 //! binary's own default); secrets come from `@secure()` parameters and stay out of outputs; the
@@ -46,7 +46,7 @@ fn parsed() -> &'static Value {
     PARSED.get_or_init(|| {
         let py = python();
         let out = Command::new(&py)
-            .arg(repo().join("tests/support/bicep_to_json.py"))
+            .arg(repo().join("tests/python/bicep_to_json.py"))
             .arg(repo().join("infra"))
             .output()
             .unwrap_or_else(|e| {

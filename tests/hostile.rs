@@ -19,21 +19,12 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mde-relay");
 
-/// Runs `app` on 127.0.0.1:0 on a thread of its own (so it outlives any test runtime).
+/// Runs `app` on 127.0.0.1:0 ([`common::http::serve`]); returns its address.
 fn serve(app: axum::Router) -> std::net::SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(l.local_addr().unwrap()).unwrap();
-            axum::serve(l, app).await.unwrap();
-        });
-    });
-    rx.recv().unwrap()
+    let u = common::http::serve(app);
+    format!("{}:{}", u.host_str().unwrap(), u.port().unwrap())
+        .parse()
+        .unwrap()
 }
 
 /// Event ids in NDJSON request bodies.
@@ -407,13 +398,16 @@ fn echoing_receiver() -> std::net::SocketAddr {
     )
 }
 
+/// A sink, its settings, and the secrets that must not come out.
+type Case<'a> = (&'a str, Vec<(&'a str, String)>, Vec<&'a str>);
+
 #[test]
 fn an_echoing_receivers_401_leaves_no_secret_in_any_output() {
     let addr = echoing_receiver();
     let webhook_secret = "Wh00kT0ken-5f0c1b2a9e";
     let es_key = "VnVhQ2ZHY0JDZGJrUXRWbXN4eXg6dWkybHAyYXhUTm1zeWFrdzl0dk5udw==";
     let es_password = "c0rrect-h0rse-battery";
-    let cases: [(&str, Vec<(&str, String)>, Vec<&str>); 3] = [
+    let cases: [Case; 3] = [
         (
             "webhook",
             vec![

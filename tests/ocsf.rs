@@ -1,7 +1,7 @@
 //! `process --format ocsf` end to end: the real binary over generated rows of every Device
 //! table, the shipped `demo/` export and hand-written external-shaped rows
 //! (`tests/fixtures/ocsf/`), every event validated against OCSF 1.5.0 by pydantic-ocsf
-//! (`tests/support/ocsf_validate.py`, which also rejects attributes a class or object does not
+//! (`tests/python/ocsf_validate.py`, which also rejects attributes a class or object does not
 //! define). The validator comes from PyPI: `.ci/test` installs it into `target/ocsf-venv`.
 
 use serde_json::Value;
@@ -18,7 +18,7 @@ fn repo() -> PathBuf {
 
 const HOW_TO: &str = "the OCSF checks need Python 3 with pydantic-ocsf: run .ci/test, which \
     installs it into target/ocsf-venv, or `python3 -m venv target/ocsf-venv && \
-    target/ocsf-venv/bin/pip install -r tests/support/requirements-ocsf.txt` (or point \
+    target/ocsf-venv/bin/pip install -r tests/python/requirements-ocsf.txt` (or point \
     OCSF_PYTHON at a Python that has it)";
 
 /// The Python with pydantic-ocsf: `OCSF_PYTHON`, else the venv `.ci/test` makes.
@@ -41,7 +41,7 @@ struct Summary {
 fn validate(ndjson: &[u8]) -> Summary {
     let py = python();
     let mut child = Command::new(&py)
-        .arg(repo().join("tests/support/ocsf_validate.py"))
+        .arg(repo().join("tests/python/ocsf_validate.py"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

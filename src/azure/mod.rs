@@ -14,10 +14,14 @@
 //! Clients are cheap: build them when needed so the SAS is always fresh. The SAS is the narrowest
 //! the client needs ([`SasScope`]): one service, https only (http only for a loopback emulator),
 //! [`SAS_LIFETIME`], and for the export account ([`StorageAccount::read_only`]) read and list.
+//! [`blob`] holds the blob plumbing the source, checkpoint and dead-letter stores share (client
+//! cache, not-found test, container creation).
 //!
 //! Endpoints must be https; `http://` is accepted only on a literal loopback host (Azurite), so
 //! a connection string cannot send keys, SAS tokens and export rows over plain HTTP
 //! ([`crate::loopback`]).
+
+pub mod blob;
 
 use azure_core::credentials::TokenCredential;
 use azure_core::http::Url;
@@ -37,7 +41,7 @@ pub const AZURITE_KEY: &str =
 /// SAS version signed by [`account_sas`].
 pub const SAS_VERSION: &str = "2022-11-02";
 /// Lifetime of the account SAS signed for each client: a client is rebuilt well before
-/// (`crate::source::azure::CLIENT_MAX_AGE`, and per batch by the queue sink).
+/// ([`blob::CLIENT_MAX_AGE`], and per batch by the queue sink).
 pub const SAS_LIFETIME: chrono::Duration = chrono::Duration::minutes(20);
 
 /// A connection setting that cannot be used. The message names the setting and never contains
@@ -495,7 +499,7 @@ mod tests {
 
     #[test]
     fn clients_are_rebuilt_well_before_their_sas_expires() {
-        let age = chrono::Duration::from_std(crate::source::azure::CLIENT_MAX_AGE).unwrap();
+        let age = chrono::Duration::from_std(blob::CLIENT_MAX_AGE).unwrap();
         assert!(age * 2 <= SAS_LIFETIME);
     }
 

@@ -3,12 +3,13 @@
 //! Files are read in fixed-size chunks through the [`Framer`], so memory stays flat whatever
 //! their size. Local files are final: a last line without terminator is a row.
 
+use super::sink_args::SinkArgs;
 use crate::deadletter::{DeadLetter, DeadLetterFile};
+use crate::event::Batch;
 use crate::normalize::Format;
 use crate::pipeline::{Filter, RowProcessor, Stats};
 use crate::rows::{Framer, DEFAULT_MAX_LINE};
-use crate::sink::config::SinkArgs;
-use crate::sink::{file::FileSink, stdout::StdoutSink, Batch, Sink, SinkTarget};
+use crate::sink::{file::FileSink, stdout::StdoutSink, Sink, SinkTarget};
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -115,7 +116,17 @@ pub fn run(a: ProcessArgs) -> anyhow::Result<ExitCode> {
     // events themselves. RUST_LOG overrides the level.
     crate::logging::init_stderr();
     if let Some(source) = a.source.clone() {
-        return super::backfill::run(&a, &source);
+        return super::backfill::run(&super::backfill::Request {
+            source: &source,
+            args: &a.backfill,
+            format: a.format,
+            tables: &a.tables,
+            tenants: &a.tenants,
+            max_row_bytes: a.max_row_bytes,
+            out: a.out.as_deref(),
+            dead_letter: a.dead_letter.as_deref(),
+            sink: &a.sink,
+        });
     }
     let config = a.sink.config()?;
     let max_line = usize::try_from(a.max_row_bytes)

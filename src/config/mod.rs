@@ -3,8 +3,14 @@
 //! Functions app settings reach the handler as environment variables, and the CLI reads the same
 //! names (flags override them). Keeping the list here lets the deployment test check that the
 //! Bicep template sets everything the binary needs, and lets start-up name the offending setting
-//! when one is wrong. Secret settings are never logged. The value parsers every layer shares
-//! (sizes) live here too, so lower layers never reach into `cli/` for them.
+//! when one is wrong. Secret settings are never logged. The settings reader ([`Settings`],
+//! [`ConfigError`]) and the value parsers every layer shares ([`parse_size`], [`parse_bool`],
+//! [`parse_duration`], [`parse_long_duration`]) live here too ([`settings`]), so lower layers
+//! never reach into `cli/` or a sink for them.
+
+pub mod settings;
+
+pub use settings::{parse_bool, parse_duration, parse_long_duration, ConfigError, Settings};
 
 /// One setting the binary reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

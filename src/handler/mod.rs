@@ -155,7 +155,7 @@ fn invocation_id(h: &HeaderMap) -> String {
 /// Runs one invocation, turning a panic inside it into an error answer: the invocation is
 /// answered (and fails, so the host retries it) and the handler goes on serving the others.
 /// Everything the invocation held is dropped while unwinding, which releases its leases
-/// ([`crate::state::guard::LeaseGuard`]).
+/// (the drain's lease guard).
 async fn contain_panic(
     work: impl std::future::Future<Output = Result<(), String>>,
 ) -> Result<(), String> {
@@ -379,15 +379,15 @@ pub struct Prepared {
 
 /// Builds the handler from the environment. Pure configuration: no network.
 pub fn prepare() -> anyhow::Result<Prepared> {
-    let mut settings = RelaySettings::from_env()?;
-    let host = crate::setup::account(crate::setup::HOST_CONNECTION)?;
-    let source =
-        crate::setup::export_source(crate::setup::EXPORT_CONNECTION, &settings.container_prefix)?;
-    let store = crate::setup::host_store(&host, &settings);
-    let dead = crate::setup::host_dead_letters(&host, &settings);
-    let sink = crate::setup::sink_from_env(&mut settings)?;
+    let settings = RelaySettings::from_env()?;
     let (stop, stop_rx) = watch::channel(false);
-    let drainer = Drainer::new(source, store, sink, dead, settings.drain.clone(), stop_rx);
+    let drainer = crate::setup::drainer(
+        &settings,
+        crate::setup::EXPORT_CONNECTION,
+        crate::setup::Stores::Host,
+        crate::setup::sink_from_env,
+        stop_rx,
+    )?;
     Ok(Prepared {
         app: Arc::new(App {
             drainer: Arc::new(drainer),

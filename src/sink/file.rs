@@ -3,7 +3,8 @@
 //! runs ahead of what is on disk. The CLI's `--out FILE` skips the per-batch fsync for speed and
 //! syncs once at the end.
 
-use super::{Batch, Sink, SinkError};
+use super::{Sink, SinkError};
+use crate::event::Batch;
 use async_trait::async_trait;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -96,7 +97,7 @@ impl Sink for FileSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sink::EventId;
+    use crate::event::EventId;
 
     #[tokio::test]
     async fn appends_and_syncs() {

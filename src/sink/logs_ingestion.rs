@@ -16,10 +16,10 @@
 //! request (the shared core, [`super::http`]), and 400/401/403/404 stop the drain with the
 //! rule, the stream, the status and the service's error code.
 
-use super::config::{ConfigError, Settings};
 use super::http::{append_with_time, parse_url, target_of, Destination, HttpOptions, HttpSink};
 use super::retry::{Attempt, RetryPolicy};
-use super::Batch;
+use crate::config::{ConfigError, Settings};
+use crate::event::Batch;
 use async_trait::async_trait;
 use azure_core::credentials::TokenCredential;
 use azure_identity::{ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};

@@ -16,7 +16,6 @@
 //!   moving the offset backwards or forwards under the other drain.
 
 pub mod azure;
-pub mod guard;
 pub mod local;
 
 use crate::source::{BlobKey, BlobType};

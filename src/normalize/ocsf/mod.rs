@@ -21,8 +21,8 @@ mod network;
 mod system;
 
 use super::{normalize_timestamp, unix_seconds};
+use crate::event::EventId;
 use crate::rows::Row;
-use crate::sink::EventId;
 use crate::tables;
 use serde_json::{Map, Value};
 
