@@ -107,9 +107,9 @@ fn hostile_retry_after_values_neither_crash_process_nor_lose_events() {
         assert!(!stderr.contains("panicked"), "Retry-After: {v}: {stderr}");
         let want: HashSet<String> = ids.into_iter().collect();
         assert_eq!(delivered, want, "Retry-After: {v}: every event delivered");
-        // Cut to the policy's longest single wait (30 s), not honoured for ever.
+        // Cut to a minute (MAX_RETRY_AFTER), not honoured for ever.
         assert!(
-            took < Duration::from_secs(60),
+            took < Duration::from_secs(100),
             "Retry-After: {v}: took {took:?}"
         );
     }

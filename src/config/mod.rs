@@ -85,7 +85,7 @@ pub static SETTINGS: &[Setting] = &[
     s("RELAY_QUEUE_ENCODING", Some("base64"), false, false, "queue sink: base64 | none."),
     s("RELAY_QUEUE_CLAIMS_CONTAINER", Some("mde-relay-claims"), false, false, "queue sink: container (same account) of events too large for one message (claim check)."),
     s("RELAY_QUEUE_CONCURRENCY", Some("8"), false, false, "queue sink: messages in flight."),
-    s("RELAY_RETRY_MAX_ELAPSED", Some("5m"), false, false, "Network sinks: give up retrying a request after this long (backoff with full jitter; a Retry-After is honoured up to 30 s per wait, the longest backoff)."),
+    s("RELAY_RETRY_MAX_ELAPSED", Some("5m"), false, false, "Network sinks: give up retrying a request after this long (backoff with full jitter; a Retry-After is honoured up to 60 s per wait)."),
     // Sinks: Azure Monitor Logs Ingestion (Sentinel / Log Analytics) and Elasticsearch / OpenSearch.
     s("RELAY_LOGS_ENDPOINT", None, false, false, "logs-ingestion sink: data collection endpoint, or the rule's own logs ingestion endpoint (https, or http on loopback)."),
     s("RELAY_LOGS_RULE_ID", None, false, false, "logs-ingestion sink: the data collection rule's immutable id (`dcr-…`)."),

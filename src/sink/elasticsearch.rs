@@ -427,9 +427,11 @@ impl Destination for Elasticsearch {
                 other => other.to_string(),
             })
             .unwrap_or_else(|| {
-                String::from_utf8_lossy(&body[..body.len().min(300)])
-                    .trim()
-                    .to_string()
+                String::from_utf8_lossy(
+                    &body[..body.len().min(crate::sink::answer::MAX_BODY_EXCERPT)],
+                )
+                .trim()
+                .to_string()
             });
         let hint = match status.as_u16() {
             401 => "; check RELAY_ES_API_KEY (or RELAY_ES_USERNAME/RELAY_ES_PASSWORD)",

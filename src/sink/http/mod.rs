@@ -166,7 +166,8 @@ pub trait Destination: Send + Sync + 'static {
         status: StatusCode,
         body: &[u8],
     ) -> String {
-        let text = String::from_utf8_lossy(&body[..body.len().min(300)]);
+        let text =
+            String::from_utf8_lossy(&body[..body.len().min(crate::sink::answer::MAX_BODY_EXCERPT)]);
         format!("answered {status}: {}", text.trim())
     }
 }
