@@ -28,18 +28,13 @@ pub(super) fn detection_finding(mut ev: Event) -> Mapped {
     let uid = ev.id.clone();
     ev.set("finding_info.uid", uid.into());
     if let Some(Value::String(t)) = ev.additional("ThreatName").cloned() {
-        ev.take_additional("ThreatName");
+        ev.take_additional("ThreatName", "finding_info.title");
         ev.set("finding_info.title", t.into());
     }
     ev.apply(EVIDENCE);
-    // `evidences` entries need at least one attribute: without a file, no evidence.
-    if ev.get("evidences.0").is_some_and(Value::is_null) {
-        ev.obj.remove("evidences");
-    }
-    // The process that was running the file: `actor` from the host profile.
-    if !initiating_actor(&mut ev) {
-        ev.obj.remove("actor");
-    }
+    // The process that was running the file: `actor` from the host profile. An evidence
+    // without a file is taken out by the OCSF rules (`valid`).
+    initiating_actor(&mut ev);
     device(&mut ev);
     ev.classify(DETECTION_FINDING, 1, "Create", 0);
     Some(ev)

@@ -17,8 +17,8 @@ const LOGON: &[Field] = &[
     f("AccountSid", "user.uid", Conv::Str),
     f("LogonId", "session.uid", Conv::Str),
     f("FailureReason", "status_detail", Conv::Str),
-    f("RemoteIP", "src_endpoint.ip", Conv::Str),
-    f("RemotePort", "src_endpoint.port", Conv::Int),
+    f("RemoteIP", "src_endpoint.ip", Conv::Ip),
+    f("RemotePort", "src_endpoint.port", Conv::Port),
     f("RemoteDeviceName", "src_endpoint.hostname", Conv::Str),
 ];
 
@@ -60,24 +60,21 @@ pub(super) fn authentication(mut ev: Event) -> Mapped {
     }
     if let Some(t) = ev.col_str("LogonType").map(str::to_string) {
         let (id, caption) = lookup(LOGON_TYPES, &t);
+        ev.take_col("LogonType", "logon_type_id");
         ev.set("logon_type_id", id.into());
         ev.set("logon_type", caption.into());
-        ev.props.remove("LogonType");
     }
     if let Some(p) = ev.col_str("Protocol").map(str::to_string) {
         let (id, caption) = lookup(PROTOCOLS, &p);
+        ev.take_col("Protocol", "auth_protocol_id");
         ev.set("auth_protocol_id", id.into());
         ev.set("auth_protocol", caption.into());
-        ev.props.remove("Protocol");
     }
     if let Some(Value::Bool(local)) = ev.additional("IsLocalLogon").cloned() {
-        ev.take_additional("IsLocalLogon");
+        ev.take_additional("IsLocalLogon", "is_remote");
         ev.set("is_remote", (!local).into());
     }
     initiating_actor(&mut ev);
-    if !ev.has_any("actor", &["process", "user"]) {
-        ev.obj.remove("actor");
-    }
     // Authentication needs a `service` or a `dst_endpoint`: the logon is to this device.
     for (from, to) in [
         ("device.hostname", "dst_endpoint.hostname"),

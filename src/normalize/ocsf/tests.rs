@@ -276,3 +276,131 @@ fn file_rename_keeps_old_name_in_file_and_new_in_file_result() {
     assert_eq!(v["file"]["name"], "a.txt");
     assert_eq!(v["file_result"]["name"], "b.txt");
 }
+
+/// Every DeviceNetworkEvents ActionType of the direction table (docs/ocsf.md): activity,
+/// direction, which side is the source, and the status.
+#[test]
+fn network_activity_and_direction_per_action_type() {
+    let base = with(
+        with(device_cols(), initiating()),
+        json!({"LocalIP": "10.1.1.1", "LocalPort": 3389, "RemoteIP": "8.8.8.8", "RemotePort": 51000, "Protocol": "Tcp"}),
+    );
+    // (ActionType, activity_id, direction_id, src ip, status_id)
+    let want: &[(&str, u64, u64, &str, Option<u64>)] = &[
+        ("ConnectionSuccess", 1, 2, "10.1.1.1", Some(1)),
+        ("ConnectionRequest", 1, 2, "10.1.1.1", None),
+        ("ConnectionAttempt", 1, 2, "10.1.1.1", None),
+        ("ConnectionAcknowledged", 1, 2, "10.1.1.1", None),
+        ("ConnectionFailed", 4, 2, "10.1.1.1", Some(2)),
+        ("InboundConnectionAccepted", 1, 1, "8.8.8.8", Some(1)),
+        ("InboundConnectionAttempt", 1, 1, "8.8.8.8", None),
+        ("InboundConnectionAcknowledged", 1, 1, "8.8.8.8", None),
+        ("ListeningConnectionCreated", 7, 0, "10.1.1.1", None),
+        ("ConnectionFound", 6, 0, "10.1.1.1", None),
+        ("DnsConnectionInspected", 6, 0, "10.1.1.1", None),
+        ("FtpConnectionInspected", 6, 0, "10.1.1.1", None),
+        ("HttpConnectionInspected", 6, 0, "10.1.1.1", None),
+        ("IcmpConnectionInspected", 6, 0, "10.1.1.1", None),
+        ("SmtpConnectionInspected", 6, 0, "10.1.1.1", None),
+        ("SshConnectionInspected", 6, 0, "10.1.1.1", None),
+        ("SslConnectionInspected", 6, 0, "10.1.1.1", None),
+        ("NetworkSignatureInspected", 6, 0, "10.1.1.1", None),
+        ("InboundInternetScanInspected", 6, 1, "8.8.8.8", None),
+        ("SomethingNew", 99, 0, "10.1.1.1", None),
+    ];
+    assert_eq!(want.len() - 1, network::NETWORK_ACTIONS.len());
+    for &(action, activity, dir, src, status) in want {
+        let v = ocsf(
+            "DeviceNetworkEvents",
+            with(base.clone(), json!({ "ActionType": action })),
+        );
+        assert_eq!(v["class_uid"], 4001, "{action}");
+        assert_eq!(v["activity_id"], activity, "{action}");
+        assert_eq!(v["connection_info"]["direction_id"], dir, "{action}");
+        assert_eq!(v["src_endpoint"]["ip"], src, "{action}");
+        assert_eq!(v["status_id"].as_u64(), status, "{action}");
+    }
+}
+
+/// The oddities real rows have: none of them gives an invalid object, every value that cannot
+/// be placed stays in `unmapped` under its column name.
+#[test]
+fn odd_values_go_to_unmapped_and_objects_keep_their_constraints() {
+    // A placeholder address and out-of-range ports: not placed; the device is the local side.
+    let v = ocsf(
+        "DeviceNetworkEvents",
+        with(
+            with(device_cols(), initiating()),
+            json!({"ActionType": "ConnectionSuccess", "LocalIP": "-", "LocalPort": -1,
+                   "RemoteIP": "", "RemotePort": 18446744073709551615u64}),
+        ),
+    );
+    assert_eq!(v["class_uid"], 4001);
+    assert_eq!(v["unmapped"]["LocalIP"], "-");
+    assert_eq!(v["unmapped"]["LocalPort"], -1);
+    assert_eq!(v["unmapped"]["RemotePort"], 18446744073709551615u64);
+    assert_eq!(v["src_endpoint"]["hostname"], "host1.contoso.com");
+    assert!(v.get("dst_endpoint").is_none(), "{v}");
+    // A RemotePort without RemoteIP: no endpoint of a port alone.
+    let v = ocsf(
+        "DeviceNetworkEvents",
+        with(
+            with(device_cols(), initiating()),
+            json!({"ActionType": "ConnectionSuccess", "LocalIP": "10.0.0.1", "RemotePort": 443}),
+        ),
+    );
+    assert!(v.get("dst_endpoint").is_none(), "{v}");
+    assert_eq!(v["unmapped"]["RemotePort"], 443);
+    // No pid or unique id: the initiating block is no OCSF process; Process Activity cannot
+    // be filled, so a Base Event keeps everything.
+    let mut init = initiating();
+    init["InitiatingProcessId"] = Value::Null;
+    let v = ocsf(
+        "DeviceProcessEvents",
+        with(
+            with(device_cols(), init.clone()),
+            json!({"ActionType": "ProcessCreated", "ProcessId": 5, "FileName": "a.exe"}),
+        ),
+    );
+    assert_eq!(v["class_uid"], 0);
+    assert_eq!(v["unmapped"]["InitiatingProcessFileName"], "cmd.exe");
+    // On a class whose actor is optional the actor just goes, with its columns.
+    let v = ocsf(
+        "DeviceEvents",
+        with(
+            with(device_cols(), init),
+            json!({"ActionType": "AntivirusDetection", "FileName": "x.exe"}),
+        ),
+    );
+    assert_eq!(v["class_uid"], 2004);
+    assert!(v.get("actor").is_none(), "{v}");
+    assert_eq!(
+        v["unmapped"]["InitiatingProcessCommandLine"],
+        "cmd.exe /c whoami"
+    );
+    // A product version without product name: no `product` object.
+    let v = ocsf(
+        "DeviceProcessEvents",
+        with(
+            with(device_cols(), initiating()),
+            json!({"ActionType": "ProcessCreated", "ProcessId": 5, "FileName": "a.exe",
+                   "ProcessVersionInfoProductVersion": "1.2"}),
+        ),
+    );
+    assert_eq!(v["class_uid"], 1007);
+    assert!(v["process"]["file"].get("product").is_none(), "{v}");
+    assert_eq!(v["unmapped"]["ProcessVersionInfoProductVersion"], "1.2");
+    // A pid above 2^63: not an integer_t.
+    let v = ocsf(
+        "DeviceProcessEvents",
+        with(
+            with(device_cols(), initiating()),
+            json!({"ActionType": "ProcessCreated", "ProcessId": 9223372036854775808u64,
+                   "ProcessUniqueId": "77", "FileName": "a.exe"}),
+        ),
+    );
+    assert_eq!(v["class_uid"], 1007);
+    assert_eq!(v["process"]["uid"], "77");
+    assert!(v["process"].get("pid").is_none());
+    assert_eq!(v["unmapped"]["ProcessId"], 9223372036854775808u64);
+}
