@@ -12,21 +12,17 @@ mod ocsf_check;
 
 use ocsf_check::{assert_valid, lines, process_ocsf, repo, validate, BIN};
 
-/// Every Device table `mde-relay gen` writes with a hand-written writer (realistic rows of
-/// the mapped tables).
-fn device_tables() -> Vec<&'static str> {
-    mde_relay::gen::SUPPORTED_TABLES
-        .iter()
-        .copied()
-        .filter(|t| t.starts_with("Device"))
-        .collect()
+/// Every table `mde-relay gen` writes with a hand-written writer (realistic rows of the
+/// mapped tables: the Device tables, alerts, email, identity, cloud apps).
+fn written_tables() -> Vec<&'static str> {
+    mde_relay::gen::SUPPORTED_TABLES.to_vec()
 }
 
 #[test]
-fn generated_rows_of_every_device_table_validate() {
+fn generated_rows_of_every_written_table_validate() {
     let dir = tempfile::tempdir().unwrap();
     let rows_per_table = 400;
-    for table in device_tables() {
+    for table in written_tables() {
         let out = Command::new(BIN)
             .args(["gen", "--table", table, "--seed", "11", "--rows"])
             .arg(rows_per_table.to_string())
@@ -43,9 +39,11 @@ fn generated_rows_of_every_device_table_validate() {
     let events = process_ocsf(dir.path());
     let s = validate(&events);
     assert_valid("generated rows", &s);
-    assert_eq!(s.events, rows_per_table * device_tables().len() as u64);
+    assert_eq!(s.events, rows_per_table * written_tables().len() as u64);
     // Every mapped class and ActionType the generator writes shows up.
-    for class in [0, 1001, 1005, 1007, 1009, 2004, 3002, 4001, 201001, 201002] {
+    for class in [
+        0, 1001, 1005, 1007, 1009, 2004, 3002, 4001, 4009, 5001, 6003, 201001, 201002,
+    ] {
         assert!(
             s.classes.get(&class).is_some_and(|&n| n > 0),
             "no event of class {class}: {:?}",
@@ -67,6 +65,11 @@ fn generated_rows_of_every_device_table_validate() {
             ("DeviceRegistryEvents", _) => 201002,
             ("DeviceEvents", "PowerShellCommand") => 1009,
             ("DeviceEvents", "AntivirusDetection") => 2004,
+            ("AlertInfo" | "AlertEvidence", _) => 2004,
+            ("IdentityLogonEvents", _) => 3002,
+            ("EmailEvents", _) => 4009,
+            ("CloudAppEvents", _) => 6003,
+            ("DeviceInfo" | "DeviceNetworkInfo", _) => 5001,
             _ => 0,
         };
         assert_eq!(class, want, "{table}/{action}: {e}");
@@ -94,7 +97,7 @@ const EXTERNAL_CLASSES: &[u64] = &[
     1005,   // image load
     1009, 4003, 4003, 2004, 2004, 0, 0, // DeviceEvents by ActionType
     0, // PowerShellCommand without its command
-    0, 0, 0, // DeviceInfo, IdentityLogonEvents, an unknown table
+    5001, 3002, 0, // DeviceInfo, IdentityLogonEvents, an unknown table
 ];
 
 #[test]
@@ -120,6 +123,12 @@ const NORMALIZED_TO_ENUM: &[&str] = &[
     "InitiatingProcessIntegrityLevel",
     "direction",
     "DnsQueryType",
+    "Severity",
+    "EmailDirection",
+    "ActivityType",
+    "OSArchitecture",
+    "NetworkAdapterType",
+    "AttackTechniques",
 ];
 
 /// Collects every leaf of `v`: strings as they are, numbers as their decimal text.
@@ -200,7 +209,7 @@ fn col_in_additional(unmapped: &Value, col: &str) -> bool {
 fn no_column_is_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let mut inputs = vec![repo().join("tests/fixtures/ocsf/external-shapes.json")];
-    for table in device_tables() {
+    for table in written_tables() {
         let p = dir.path().join(format!("{table}.json"));
         let out = Command::new(BIN)
             .args([

@@ -28,6 +28,8 @@ pub(crate) enum Conv {
     Hash(u8),
     /// A group name: the path becomes `[{"name": value}]`.
     Group,
+    /// A string that OCSF holds in a string array: the path becomes `[value]`.
+    StrList,
 }
 
 /// One row of a mapping table: `column` goes to the attribute at `path` (dot-separated; a
@@ -110,6 +112,7 @@ impl Event {
                     }
                 }
                 Conv::Group => self.set(fl.path, serde_json::json!([{ "name": out }])),
+                Conv::StrList => self.set(fl.path, Value::Array(vec![out])),
                 _ => self.set(fl.path, out),
             }
             placed.push((fl.column, fl.path));
@@ -403,7 +406,7 @@ pub(crate) fn convert(v: &Value, conv: Conv) -> Option<Value> {
             }
             _ => None,
         },
-        Conv::Str | Conv::Group => match v {
+        Conv::Str | Conv::Group | Conv::StrList => match v {
             Value::String(s) if !s.is_empty() => Some(Value::String(s.clone())),
             Value::Number(n) => Some(Value::String(n.to_string())),
             _ => None,

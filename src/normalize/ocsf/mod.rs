@@ -21,7 +21,10 @@
 //! everything under `unmapped`.
 
 mod actor;
+mod application;
 mod builder;
+mod discovery;
+mod email;
 mod findings;
 mod iam;
 pub(crate) mod network;
@@ -156,6 +159,21 @@ pub fn build(row: &Row<'_>, table: &str, id: &EventId) -> Value {
             Some("AntivirusDetection") => findings::detection_finding(ev),
             _ => Some(base_event(ev)),
         },
+        "AlertInfo" | "BehaviorInfo" => findings::alert_finding(ev, false),
+        "AlertEvidence" | "BehaviorEntities" => findings::alert_finding(ev, true),
+        "IdentityLogonEvents" => iam::identity_logon(ev),
+        "EntraIdSignInEvents"
+        | "EntraIdSpnSignInEvents"
+        | "AADSignInEventsBeta"
+        | "AADSpnSignInEventsBeta" => iam::sign_in(ev),
+        "IdentityDirectoryEvents" => iam::account_change(ev),
+        "EmailEvents" => email::email_activity(ev),
+        "EmailAttachmentInfo" => email::email_file_activity(ev),
+        "EmailUrlInfo" => email::email_url_activity(ev),
+        "UrlClickEvents" => email::url_click(ev),
+        "CloudAppEvents" => application::api_activity(ev),
+        "DeviceInfo" => discovery::device_info(ev),
+        "DeviceNetworkInfo" => discovery::network_info(ev),
         _ => Some(base_event(ev)),
     };
     match mapped.and_then(finish) {

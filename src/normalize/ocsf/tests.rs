@@ -404,3 +404,78 @@ fn odd_values_go_to_unmapped_and_objects_keep_their_constraints() {
     assert!(v["process"].get("pid").is_none());
     assert_eq!(v["unmapped"]["ProcessId"], 9223372036854775808u64);
 }
+
+/// The tables beyond Device: each gets its class from a row shaped like the export's.
+#[test]
+fn alert_identity_email_cloud_and_inventory_classes() {
+    let v = ocsf(
+        "AlertInfo",
+        json!({"Timestamp": "2026-11-01T09:58:00Z", "AlertId": "da1", "Title": "Suspicious PowerShell",
+               "Category": "Execution", "Severity": "High", "ServiceSource": "Microsoft Defender for Endpoint",
+               "AttackTechniques": "[\"PowerShell (T1059.001)\",\"Process Injection (T1055)\",\"not one\"]"}),
+    );
+    assert_eq!(v["class_uid"], 2004);
+    assert_eq!(v["severity_id"], 4);
+    assert_eq!(v["finding_info"]["uid"], "da1");
+    assert_eq!(v["finding_info"]["types"][0], "Execution");
+    let attacks = &v["finding_info"]["attacks"];
+    assert_eq!(attacks[0]["technique"]["uid"], "T1059");
+    assert_eq!(attacks[0]["sub_technique"]["uid"], "T1059.001");
+    assert_eq!(attacks[0]["sub_technique"]["name"], "PowerShell");
+    assert_eq!(attacks[1]["technique"]["name"], "Process Injection");
+    assert_eq!(attacks.as_array().unwrap().len(), 2);
+    let v = ocsf(
+        "AlertEvidence",
+        json!({"AlertId": "da1", "Title": "t", "EntityType": "File", "FileName": "x.exe", "SHA1": "ab"}),
+    );
+    assert_eq!(
+        (v["class_uid"].as_u64(), v["activity_id"].as_u64()),
+        (Some(2004), Some(2))
+    );
+    assert_eq!(v["evidences"][0]["file"]["name"], "x.exe");
+    let v = ocsf(
+        "IdentityLogonEvents",
+        json!({"ActionType": "LogonFailed", "Application": "Active Directory", "LogonType": "Credentials validation",
+               "Protocol": "Kerberos", "AccountName": "admin", "DeviceName": "ws1", "IPAddress": "10.0.0.9"}),
+    );
+    assert_eq!(v["class_uid"], 3002);
+    assert_eq!(v["status_id"], 2);
+    assert_eq!(v["service"]["name"], "Active Directory");
+    assert_eq!(v["src_endpoint"]["hostname"], "ws1");
+    assert!(
+        v.get("device").is_none(),
+        "DeviceName is the peer, not the host: {v}"
+    );
+    let v = ocsf(
+        "EmailEvents",
+        json!({"NetworkMessageId": "m1", "SenderFromAddress": "a@x.example", "RecipientEmailAddress": "b@contoso.de",
+               "EmailDirection": "Inbound", "SenderIPv4": "198.51.100.7"}),
+    );
+    assert_eq!(v["class_uid"], 4009);
+    assert_eq!(
+        (v["direction_id"].as_u64(), v["activity_id"].as_u64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(v["email"]["to"][0], "b@contoso.de");
+    let v = ocsf(
+        "CloudAppEvents",
+        json!({"ActionType": "FileDownloaded", "Application": "Microsoft SharePoint Online", "ActivityType": "Download",
+               "AccountObjectId": "u1", "IPAddress": "203.0.113.5"}),
+    );
+    assert_eq!(v["class_uid"], 6003);
+    assert_eq!(v["api"]["operation"], "FileDownloaded");
+    assert_eq!(v["activity_id"], 2);
+    let v = ocsf(
+        "DeviceInfo",
+        with(
+            device_cols(),
+            json!({"OSPlatform": "Windows11", "OSArchitecture": "64-bit"}),
+        ),
+    );
+    assert_eq!(v["class_uid"], 5001);
+    assert_eq!(v["device"]["os"]["type_id"], 100);
+    assert_eq!(v["device"]["os"]["cpu_bits"], 64);
+    // Without the account or the address API Activity requires: a Base Event.
+    let v = ocsf("CloudAppEvents", json!({"ActionType": "FileDownloaded"}));
+    assert_eq!(v["class_uid"], 0);
+}
