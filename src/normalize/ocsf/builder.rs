@@ -58,7 +58,7 @@ pub(crate) struct Class {
 /// Where a placed value came from: a column of the row, or a key of its `AdditionalFields`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Origin {
-    Column(String),
+    Column(Cow<'static, str>),
     Additional(String),
 }
 
@@ -121,7 +121,7 @@ impl Event {
             let idx = match self.props.remove(column) {
                 Some(value) => {
                     self.taken.push(Taken {
-                        origin: Origin::Column(column.to_string()),
+                        origin: Origin::Column(Cow::Borrowed(column)),
                         value,
                     });
                     self.taken.len() - 1
@@ -130,7 +130,7 @@ impl Event {
                 None => match self
                     .taken
                     .iter()
-                    .rposition(|t| t.origin == Origin::Column(column.to_string()))
+                    .rposition(|t| matches!(&t.origin, Origin::Column(c) if c == column))
                 {
                     Some(i) => i,
                     None => continue,
@@ -145,7 +145,7 @@ impl Event {
     pub fn take_col(&mut self, column: &str, path: impl Into<Cow<'static, str>>) -> Option<Value> {
         let value = self.props.remove(column)?;
         self.record(
-            Origin::Column(column.to_string()),
+            Origin::Column(Cow::Owned(column.to_string())),
             value.clone(),
             path.into(),
         );
@@ -218,7 +218,9 @@ impl Event {
             let Taken { origin, value } = &self.taken[i];
             match origin {
                 Origin::Column(c) => {
-                    self.props.entry(c.clone()).or_insert_with(|| value.clone());
+                    self.props
+                        .entry(c.to_string())
+                        .or_insert_with(|| value.clone());
                 }
                 Origin::Additional(k) => {
                     let af = self

@@ -10,6 +10,7 @@
 
 use super::builder::Event;
 use serde_json::{Map, Value};
+use std::fmt::Write;
 
 /// What an object type needs: every `required` attribute and at least one of `one_of`.
 struct Rule {
@@ -121,27 +122,25 @@ fn satisfies(o: &Map<String, Value>, r: &Rule) -> bool {
 
 /// Collects the paths of objects that break their rule, deepest first. A parent is judged
 /// only once its children pass (dropping a child may change it); `false` when something
-/// below failed.
-fn failing(o: &Map<String, Value>, prefix: &str, out: &mut Vec<String>) -> bool {
+/// below failed. `path` is the path of `o` (extended and restored in place: no allocation
+/// unless something fails).
+fn failing(o: &Map<String, Value>, path: &mut String, out: &mut Vec<String>) -> bool {
     let mut clean = true;
     for (k, child) in o {
-        if k == "unmapped" {
+        if k == "unmapped" || !(child.is_object() || child.is_array()) {
             continue;
         }
-        let path = if prefix.is_empty() {
-            k.clone()
-        } else {
-            format!("{prefix}.{k}")
-        };
+        let len = path.len();
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(k);
         match child {
             Value::Object(c) => {
-                if !failing(c, &path, out) {
+                if !failing(c, path, out) {
                     clean = false;
-                    continue;
-                }
-                let bad = c.is_empty() || rule_of(k).is_some_and(|r| !satisfies(c, &r));
-                if bad {
-                    out.push(path);
+                } else if c.is_empty() || rule_of(k).is_some_and(|r| !satisfies(c, &r)) {
+                    out.push(path.clone());
                     clean = false;
                 }
             }
@@ -149,25 +148,30 @@ fn failing(o: &Map<String, Value>, prefix: &str, out: &mut Vec<String>) -> bool 
                 // One broken item takes the array out: its columns go back together, and
                 // indices of what stays do not shift.
                 let mut bad = items.is_empty();
+                let rule = rule_of(k);
                 for (i, item) in items.iter().enumerate() {
                     match item {
                         Value::Object(c) => {
-                            if !failing(c, &format!("{path}.{i}"), out) {
+                            let l = path.len();
+                            let _ = write!(path, ".{i}");
+                            if !failing(c, path, out) {
                                 clean = false;
                             }
-                            bad |= c.is_empty() || rule_of(k).is_some_and(|r| !satisfies(c, &r));
+                            path.truncate(l);
+                            bad |= c.is_empty() || rule.as_ref().is_some_and(|r| !satisfies(c, r));
                         }
                         Value::Null => bad = true,
                         _ => {}
                     }
                 }
                 if bad {
-                    out.push(path);
+                    out.push(path.clone());
                     clean = false;
                 }
             }
             _ => {}
         }
+        path.truncate(len);
     }
     clean
 }
@@ -218,7 +222,7 @@ pub(crate) fn enforce_objects(ev: &mut Event) {
     }
     loop {
         let mut bad = Vec::new();
-        failing(&ev.obj, "", &mut bad);
+        failing(&ev.obj, &mut String::new(), &mut bad);
         if bad.is_empty() {
             return;
         }
@@ -242,7 +246,7 @@ pub(crate) fn enforce_at(ev: &mut Event, path: &str) {
         let key = path.rsplit('.').next().unwrap_or(path);
         match v {
             Value::Object(o) => {
-                if failing(o, path, &mut bad) {
+                if failing(o, &mut path.to_string(), &mut bad) {
                     let broken = o.is_empty() || rule_of(key).is_some_and(|r| !satisfies(o, &r));
                     if broken {
                         bad.push(path.to_string());
