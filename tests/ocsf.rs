@@ -1,7 +1,7 @@
 //! `process --format ocsf` end to end: the real binary over generated rows of every Device
 //! table, the shipped `demo/` export and hand-written external-shaped rows
 //! (`tests/fixtures/ocsf/`), every event validated against OCSF 1.5.0 by pydantic-ocsf
-//! (`tests/support/ocsf_validate.py`, which also rejects attributes a class or object does not
+//! (`tests/python/ocsf_validate.py`, which also rejects attributes a class or object does not
 //! define). The validator comes from PyPI: `.ci/test` installs it into `target/ocsf-venv`.
 
 use serde_json::Value;

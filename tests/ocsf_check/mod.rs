@@ -1,5 +1,5 @@
 //! What the OCSF tests share: the real binary's `process --format ocsf`, and the project's
-//! OCSF 1.5.0 validator (`tests/support/ocsf_validate.py`, pydantic-ocsf plus the schema's
+//! OCSF 1.5.0 validator (`tests/python/ocsf_validate.py`, pydantic-ocsf plus the schema's
 //! object constraints, types and ranges) run over NDJSON events.
 #![allow(dead_code)]
 
@@ -17,7 +17,7 @@ pub fn repo() -> PathBuf {
 
 const HOW_TO: &str = "the OCSF checks need Python 3 with pydantic-ocsf: run .ci/test, which \
     installs it into target/ocsf-venv, or `python3 -m venv target/ocsf-venv && \
-    target/ocsf-venv/bin/pip install -r tests/support/requirements-ocsf.txt` (or point \
+    target/ocsf-venv/bin/pip install -r tests/python/requirements-ocsf.txt` (or point \
     OCSF_PYTHON at a Python that has it)";
 
 /// The Python with pydantic-ocsf: `OCSF_PYTHON`, else the venv `.ci/test` makes.
@@ -42,7 +42,7 @@ pub struct Summary {
 pub fn validate(ndjson: &[u8]) -> Summary {
     let py = python();
     let mut child = Command::new(&py)
-        .arg(repo().join("tests/support/ocsf_validate.py"))
+        .arg(repo().join("tests/python/ocsf_validate.py"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -35,8 +35,8 @@ pub(crate) use actor::{initiating_actor, integrity};
 pub(crate) use builder::{f, Class, Conv, Event, Field};
 
 use super::normalize_timestamp;
+use crate::event::EventId;
 use crate::rows::Row;
-use crate::sink::EventId;
 use crate::tables;
 use serde_json::{Map, Value};
 
