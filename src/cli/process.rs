@@ -55,6 +55,10 @@ pub struct ProcessArgs {
     /// Longest accepted row; longer rows are dead-lettered.
     #[arg(long, default_value_t = DEFAULT_MAX_LINE as u64, value_parser = crate::config::parse_size)]
     pub(super) max_row_bytes: u64,
+    /// List every schema drift (table, column, rows) on stderr, one per line, after the
+    /// one-line count printed without it.
+    #[arg(long)]
+    pub(super) drift_report: bool,
     /// The sink and its settings (each flag falls back to its RELAY_* variable).
     #[command(flatten)]
     pub(super) sink: Box<SinkArgs>,
@@ -203,8 +207,17 @@ pub fn run(a: ProcessArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot write dead letters to {}", dead_path.display()))?;
     bar.finish_and_clear();
     summary(&proc.stats, started.elapsed().as_secs_f64(), inputs.len());
+    // Counts on one line that fits a terminal; the list on request (the handler logs each
+    // entry as `event=schema_drift`).
     if let Some(drift) = proc.drift.summary() {
-        eprintln!("{drift}");
+        if a.drift_report {
+            eprintln!("{drift}:");
+            for line in proc.drift.report() {
+                eprintln!("  {line}");
+            }
+        } else {
+            eprintln!("{drift} (--drift-report for the list)");
+        }
     }
     let st = sink.stats();
     if st.requests > 0 {

@@ -49,6 +49,7 @@ pub static SETTINGS: &[Setting] = &[
     s("FUNCTIONS_CUSTOMHANDLER_PORT", None, false, false, "Port the Functions host asks the handler to listen on (127.0.0.1)."),
     s("AzureWebJobsStorage", None, true, true, "The host's storage: checkpoints, dead letters, the event queue (connection string or identity-based prefix settings). Endpoints must be https (http only on 127.0.0.1, [::1] or localhost: Azurite)."),
     s("MdeExportStorage", None, true, true, "The Defender export storage account (connection string, or MdeExportStorage__blobServiceUri for managed identity). Read and listed only (an account key signs a read+list SAS); endpoints must be https (http only on loopback: Azurite)."),
+    s("RELAY_CREDENTIAL", Some("managedidentity"), false, false, "Entra ID credential of identity-based connections and the logs-ingestion sink: managedidentity | azurecli (the `az login` identity, for status/redrive from a workstation) | auto (managed identity where the platform sets IDENTITY_ENDPOINT, else the Azure CLI)."),
     // Source and drain.
     s("RELAY_CONTAINER_PREFIX", Some("insights-logs-advancedhunting-"), false, false, "Only containers starting with this are read."),
     s("RELAY_EVENTS_QUEUE", Some("mde-blob-created"), true, false, "Queue Event Grid delivers BlobCreated events into."),

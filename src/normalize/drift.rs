@@ -20,8 +20,8 @@
 //! at most [`MAX_COLUMNS`] drifted columns are tracked per table, and the rest are only counted
 //! ([`DriftEntry`] of kind [`DriftKind::UntrackedColumns`]); one [`Drift`] writes at most
 //! [`MAX_LOG_LINES`] drift lines, then one line saying how many it left out; the process-wide
-//! memory of logged drift holds at most [`MAX_LOGGED`] entries; and [`Drift::summary`] names at
-//! most [`MAX_SUMMARY`] entries.
+//! memory of logged drift holds at most [`MAX_LOGGED`] entries; [`Drift::summary`] is counts
+//! only, and [`Drift::report`] lists at most [`MAX_COLUMNS`] columns per table.
 
 use crate::rows::Row;
 use crate::tables::TableInfo;
@@ -48,9 +48,6 @@ pub const MAX_LOG_LINES: usize = 20;
 /// (table, column, kind) entries the process remembers as logged; past it the memory starts over
 /// (a drift may then be logged once more, still within [`MAX_LOG_LINES`] per drain).
 pub const MAX_LOGGED: usize = 10_000;
-
-/// Entries [`Drift::summary`] names; the rest are counted.
-pub const MAX_SUMMARY: usize = 20;
 
 /// Tables tracked one by one; rows of further unknown tables are counted under
 /// [`OTHER_TABLES`].
@@ -371,14 +368,56 @@ impl Drift {
         self.entries().is_empty()
     }
 
-    /// The one-line report `process` prints on stderr, e.g. `schema drift: unknown table
-    /// FooEvents (12 rows); DeviceProcessEvents: undocumented column ProcessUniqueId (3,001
-    /// rows)`; `None` when nothing drifted.
+    /// The line `process` prints on stderr, short enough for a terminal whatever drifted:
+    /// counts only, e.g. `schema drift: 17 undocumented columns in 5 tables, 1 unknown table`
+    /// (zero counts left out); `None` when nothing drifted. [`Drift::report`] has the list.
     pub fn summary(&self) -> Option<String> {
         let entries = self.entries();
-        let mut parts: Vec<String> = entries
+        if entries.is_empty() {
+            return None;
+        }
+        let of = |k: DriftKind| entries.iter().filter(move |e| e.kind == k);
+        let plural =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let mut parts = Vec::new();
+        let columns = of(DriftKind::UndocumentedColumn).count();
+        if columns > 0 {
+            let tables: HashSet<&str> = of(DriftKind::UndocumentedColumn)
+                .map(|e| e.table.as_str())
+                .collect();
+            parts.push(format!(
+                "{} in {}",
+                plural(columns, "undocumented column", "undocumented columns"),
+                plural(tables.len(), "table", "tables")
+            ));
+        }
+        let json = of(DriftKind::UndecodableJson).count();
+        if json > 0 {
+            parts.push(plural(
+                json,
+                "JSON column not valid JSON",
+                "JSON columns not valid JSON",
+            ));
+        }
+        let untracked: u64 = of(DriftKind::UntrackedColumns).map(|e| e.rows).sum();
+        if untracked > 0 {
+            parts.push(format!(
+                "more undocumented columns than the {MAX_COLUMNS} tracked per table ({untracked} occurrences)"
+            ));
+        }
+        let unknown = of(DriftKind::UnknownTable).count();
+        if unknown > 0 {
+            parts.push(plural(unknown, "unknown table", "unknown tables"));
+        }
+        Some(format!("schema drift: {}", parts.join(", ")))
+    }
+
+    /// Every drift entry, one line each, sorted by table, kind and column, e.g.
+    /// `DeviceProcessEvents: undocumented column ProcessUniqueId (3,001 rows)` or
+    /// `unknown table FooEvents (12 rows)`.
+    pub fn report(&self) -> Vec<String> {
+        self.entries()
             .iter()
-            .take(MAX_SUMMARY)
             .map(|e| {
                 let rows = rows_text(e.rows);
                 let col = e.column.as_deref().unwrap_or("");
@@ -397,11 +436,7 @@ impl Drift {
                     ),
                 }
             })
-            .collect();
-        if entries.len() > MAX_SUMMARY {
-            parts.push(format!("{} more", entries.len() - MAX_SUMMARY));
-        }
-        (!parts.is_empty()).then(|| format!("schema drift: {}", parts.join("; ")))
+            .collect()
     }
 }
 
@@ -511,9 +546,16 @@ mod tests {
         );
         assert_eq!(
             d.summary().unwrap(),
-            "schema drift: DeviceEvents: JSON column AdditionalFields not valid JSON (1 row); \
-             DeviceProcessEvents: undocumented column ProcessUniqueId (3,001 rows); \
-             unknown table FooEvents (12 rows)"
+            "schema drift: 1 undocumented column in 1 table, 1 JSON column not valid JSON, \
+             1 unknown table"
+        );
+        assert_eq!(
+            d.report(),
+            [
+                "DeviceEvents: JSON column AdditionalFields not valid JSON (1 row)",
+                "DeviceProcessEvents: undocumented column ProcessUniqueId (3,001 rows)",
+                "unknown table FooEvents (12 rows)",
+            ]
         );
         let mut total = Drift::new(false);
         total.merge(&d);

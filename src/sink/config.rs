@@ -72,7 +72,7 @@ impl SinkConfig {
         let target = match kind.trim().to_ascii_lowercase().as_str() {
             "stdout" => SinkTarget::Stdout,
             "file" => SinkTarget::File {
-                path: PathBuf::from(s.required("RELAY_FILE_PATH", "RELAY_SINK=file")?),
+                path: super::file::path_setting(s)?,
             },
             "webhook" => SinkTarget::Webhook(WebhookConfig::from_settings(
                 s,
@@ -120,14 +120,8 @@ impl SinkConfig {
     pub fn build(&self) -> Result<Arc<dyn Sink>, ConfigError> {
         Ok(match &self.target {
             SinkTarget::Stdout => Arc::new(StdoutSink),
-            SinkTarget::File { path } => {
-                Arc::new(FileSink::open(path, true, false).map_err(|e| {
-                    ConfigError::new(
-                        "RELAY_FILE_PATH",
-                        format!("cannot be opened for appending ({}): {e}", path.display()),
-                    )
-                })?)
-            }
+            // Opening is the start-up check that the path is writable.
+            SinkTarget::File { path } => Arc::new(FileSink::open_setting(path)?),
             SinkTarget::Webhook(c) => Arc::new(WebhookSink::new(c.clone())?),
             SinkTarget::Queue(c) => Arc::new(QueueSink::new(c.clone())?),
             SinkTarget::LogsIngestion(c) => Arc::new(LogsSink::new(c.clone())?),
