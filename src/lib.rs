@@ -45,3 +45,4 @@ pub mod state;
 pub mod status;
 pub mod tables;
 pub mod tail;
+pub mod transform;

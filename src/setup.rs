@@ -72,6 +72,17 @@ fn list(name: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// `RELAY_TRANSFORMS` (a file path or the transform text), checked: a bad transform stops
+/// start-up here, before any read.
+fn transforms_from_env() -> anyhow::Result<Option<std::sync::Arc<crate::transform::Transforms>>> {
+    match env("RELAY_TRANSFORMS") {
+        Some(v) if !v.trim().is_empty() => Ok(Some(std::sync::Arc::new(
+            crate::transform::Transforms::from_setting(&v, "RELAY_TRANSFORMS")?,
+        ))),
+        _ => Ok(None),
+    }
+}
+
 /// Every relay setting besides connections and the sink.
 #[derive(Debug, Clone)]
 pub struct RelaySettings {
@@ -123,6 +134,7 @@ impl RelaySettings {
                 filter: Filter {
                     tables: list("RELAY_TABLES"),
                     tenants: list("RELAY_TENANTS"),
+                    transforms: transforms_from_env()?,
                 },
                 max_line: setting("RELAY_MAX_ROW_BYTES", size)?,
                 concurrency,

@@ -76,6 +76,7 @@ pub fn run(a: &ProcessArgs, source: &str) -> anyhow::Result<ExitCode> {
     settings.drain.filter = Filter {
         tables: a.tables.clone(),
         tenants: a.tenants.clone(),
+        transforms: a.transforms()?,
     };
     settings.drain.max_line = usize::try_from(a.max_row_bytes)
         .ok()
@@ -222,11 +223,12 @@ pub fn run(a: &ProcessArgs, source: &str) -> anyhow::Result<ExitCode> {
         let secs = started.elapsed().as_secs_f64();
         let mb = stats.bytes as f64 / 1e6;
         eprintln!(
-            "backfill: {} rows, {} events, {} dead-lettered, {} skipped, {:.1} MB read in {:.2}s ({:.1} MB/s); {} busy, {} stopped, {} failed",
+            "backfill: {} rows, {} events, {} dead-lettered, {} skipped{}, {:.1} MB read in {:.2}s ({:.1} MB/s); {} busy, {} stopped, {} failed",
             stats.rows,
             stats.events,
             stats.dead_lettered,
             stats.skipped,
+            super::process::filtered_note(&stats),
             mb,
             secs,
             if secs > 0.0 { mb / secs } else { 0.0 },

@@ -7,6 +7,7 @@ mod redrive;
 mod schema;
 mod serve;
 mod status;
+mod transform;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -33,6 +34,8 @@ enum Command {
     Redrive(redrive::RedriveArgs),
     /// Print the table registry: every Advanced Hunting table, its columns and JSON columns.
     Schema(schema::SchemaArgs),
+    /// Check KQL transforms (RELAY_TRANSFORMS) or try them on sample export files.
+    Transform(transform::TransformArgs),
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -45,6 +48,7 @@ pub fn main() -> ExitCode {
         Command::Status(a) => status::run(a),
         Command::Redrive(a) => redrive::run(a),
         Command::Schema(a) => schema::run(a),
+        Command::Transform(a) => transform::run(a),
     };
     match result {
         Ok(code) => code,

@@ -8,6 +8,7 @@ use crate::normalize::Format;
 use crate::pipeline::{Filter, RowProcessor, Stats};
 use crate::rows::{Framer, DEFAULT_MAX_LINE};
 use crate::sink::config::SinkArgs;
+use crate::transform::Transforms;
 use crate::sink::{file::FileSink, stdout::StdoutSink, Batch, Sink, SinkTarget};
 use anyhow::Context;
 use clap::Args;
@@ -54,9 +55,26 @@ pub struct ProcessArgs {
     /// Longest accepted row; longer rows are dead-lettered.
     #[arg(long, default_value_t = DEFAULT_MAX_LINE as u64, value_parser = crate::config::parse_size)]
     pub(super) max_row_bytes: u64,
+    /// KQL transforms run on every row before the sink (docs/transforms.md): a file, or the
+    /// transform text itself.
+    #[arg(long, value_name = "FILE", env = "RELAY_TRANSFORMS")]
+    pub(super) transform: Option<String>,
     /// The sink and its settings (each flag falls back to its RELAY_* variable).
     #[command(flatten)]
     pub(super) sink: Box<SinkArgs>,
+}
+
+impl ProcessArgs {
+    /// The transforms of `--transform` / `RELAY_TRANSFORMS`, checked.
+    pub(super) fn transforms(&self) -> anyhow::Result<Option<Arc<Transforms>>> {
+        match self.transform.as_deref().map(str::trim) {
+            Some(t) if !t.is_empty() => Ok(Some(Arc::new(Transforms::from_setting(
+                t,
+                "--transform",
+            )?))),
+            _ => Ok(None),
+        }
+    }
 }
 
 /// One input file and its name relative to the input root.
@@ -117,6 +135,8 @@ pub fn run(a: ProcessArgs) -> anyhow::Result<ExitCode> {
     if let Some(source) = a.source.clone() {
         return super::backfill::run(&a, &source);
     }
+    // A bad transform stops here, before any input is read or output opened.
+    let transforms = a.transforms()?;
     let config = a.sink.config()?;
     let max_line = usize::try_from(a.max_row_bytes)
         .ok()
@@ -151,6 +171,7 @@ pub fn run(a: ProcessArgs) -> anyhow::Result<ExitCode> {
     let filter = Filter {
         tables: a.tables.clone(),
         tenants: a.tenants.clone(),
+        transforms,
     };
     for t in filter.unknown_tables() {
         eprintln!("warning: --tables names `{t}`, which is not a known export table; rows of it are kept if they appear");
@@ -275,14 +296,27 @@ async fn send(
     Ok(())
 }
 
+/// `, N filtered (X saved)` when transforms dropped rows.
+pub(super) fn filtered_note(s: &Stats) -> String {
+    if s.filtered == 0 {
+        return String::new();
+    }
+    format!(
+        ", {} filtered ({} saved)",
+        s.filtered,
+        crate::status::human_bytes(s.filtered_bytes)
+    )
+}
+
 fn summary(s: &Stats, secs: f64, files: usize) {
     let mb = s.bytes as f64 / 1e6;
     eprintln!(
-        "processed {files} file(s): {} rows, {} events, {} dead-lettered, {} skipped, {:.1} MB in {:.2}s ({:.1} MB/s)",
+        "processed {files} file(s): {} rows, {} events, {} dead-lettered, {} skipped{}, {:.1} MB in {:.2}s ({:.1} MB/s)",
         s.rows,
         s.events,
         s.dead_lettered,
         s.skipped,
+        filtered_note(s),
         mb,
         secs,
         if secs > 0.0 { mb / secs } else { 0.0 }
