@@ -144,7 +144,7 @@ fn render(counts: &BTreeMap<String, Counts>) -> String {
         if b == 0 {
             "-".to_string()
         } else {
-            format!("{:.1}%", 100.0 * (b.saturating_sub(a)) as f64 / b as f64)
+            format!("{:.1}%", 100.0 * (b as f64 - a as f64) / b as f64)
         }
     };
     for (t, c) in counts {
