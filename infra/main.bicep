@@ -110,6 +110,9 @@ param tables string = ''
 @description('RELAY_TENANTS: allow-list of tenant ids, comma-separated; empty = all.')
 param tenants string = ''
 
+@description('RELAY_TRANSFORMS: KQL transforms per table, run before the sink (docs/transforms.md); the transform text, or a path in the package; empty = none.')
+param transforms string = ''
+
 @description('RELAY_MAX_ROW_BYTES: longest accepted row; longer rows are dead-lettered.')
 param maxRowBytes string = '16MiB'
 
@@ -593,6 +596,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'RELAY_TENANTS'
           value: tenants
+        }
+        {
+          name: 'RELAY_TRANSFORMS'
+          value: transforms
         }
         {
           name: 'RELAY_MAX_ROW_BYTES'

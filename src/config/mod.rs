@@ -52,6 +52,7 @@ pub static SETTINGS: &[Setting] = &[
     s("RELAY_FORMAT", Some("normalized"), false, false, "Event format: normalized | raw | ocsf (OCSF 1.5.0 events, docs/ocsf.md)."),
     s("RELAY_TABLES", None, false, false, "Allow-list of tables (comma-separated); empty = all."),
     s("RELAY_TENANTS", None, false, false, "Allow-list of tenant ids (comma-separated); empty = all."),
+    s("RELAY_TRANSFORMS", None, false, false, "KQL transforms per table run on every row before the sink (docs/transforms.md): a file path, or the transform text itself (a value containing `|`). Checked at start-up: a bad transform stops `serve` and `process` before any read. Rows a `where` drops are counted as `filtered`, not dead-lettered."),
     s("RELAY_MAX_ROW_BYTES", Some("16MiB"), false, false, "Longest accepted row; longer rows are dead-lettered."),
     s("RELAY_READ_CHUNK", Some("4MiB"), false, false, "Bytes per ranged read of an export blob (memory per drain is about twice this)."),
     s("RELAY_CLOSE_GRACE", Some("30m"), false, false, "A blob is closed (its final unterminated row processed) once its hour ended and it was last written this long ago."),
