@@ -60,7 +60,7 @@ impl Program {
             pivots,
             info,
             members: &mut scratch.members,
-            scanned: false,
+            scan_at: Some(1),
             cols: None,
             now: None,
         };
@@ -112,7 +112,8 @@ struct RowCtx<'r, 'm> {
     pivots: &'r [Option<Range<usize>>; 5],
     info: Option<&'static TableInfo>,
     members: &'m mut Vec<(Range<usize>, Range<usize>)>,
-    scanned: bool,
+    /// Where the scan of `properties` goes on (`None` once it reached the end).
+    scan_at: Option<usize>,
     /// Set once an operator changed the columns.
     cols: Option<Vec<Col<'r>>>,
     now: Option<i64>,
@@ -171,23 +172,31 @@ fn value_end(b: &[u8], i: usize) -> usize {
     }
 }
 
-/// The members of the object `b` (keys without their quotes).
-fn scan(b: &[u8], out: &mut Vec<(Range<usize>, Range<usize>)>) {
-    let mut i = skip_ws(b, 1);
-    while i < b.len() {
-        if b[i] == b',' {
-            i = skip_ws(b, i + 1);
-        }
-        if b.get(i) != Some(&b'"') {
-            return;
-        }
-        let ke = string_end(b, i);
-        let key = i + 1..ke;
-        i = skip_ws(b, ke + 1);
+/// The member of the object `b` starting at or after `i` (just past `{` or a previous value):
+/// its key (without quotes) and value ranges, and where the next one starts.
+fn next_member(b: &[u8], i: usize) -> Option<((Range<usize>, Range<usize>), usize)> {
+    let mut i = skip_ws(b, i);
+    if b.get(i) == Some(&b',') {
         i = skip_ws(b, i + 1);
-        let ve = value_end(b, i);
-        out.push((key, i..ve));
-        i = skip_ws(b, ve);
+    }
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let ke = string_end(b, i);
+    let key = i + 1..ke;
+    i = skip_ws(b, ke + 1);
+    i = skip_ws(b, i + 1);
+    let ve = value_end(b, i);
+    Some(((key, i..ve), ve))
+}
+
+/// The members of the object `b` (keys without their quotes).
+#[cfg(test)]
+fn scan(b: &[u8], out: &mut Vec<(Range<usize>, Range<usize>)>) {
+    let mut i = 1;
+    while let Some((m, next)) = next_member(b, i) {
+        out.push(m);
+        i = next;
     }
 }
 
@@ -212,11 +221,34 @@ impl<'r> RowCtx<'r, '_> {
         }
     }
 
-    fn scan(&mut self) {
-        if !self.scanned {
-            scan(self.props, self.members);
-            self.scanned = true;
+    /// Scans on until the member named `want` (returned), or to the end (`want` = `None`).
+    /// Members already seen are kept, so a row is scanned at most once whatever it is asked.
+    fn scan_for(&mut self, want: Option<&str>) -> Option<usize> {
+        let props = self.props;
+        let matches = |k: &Range<usize>, want: &str| {
+            let raw = &props[k.clone()];
+            raw == want.as_bytes()
+                || (memchr::memchr(b'\\', raw).is_some() && key_name(raw) == want)
+        };
+        if let Some(w) = want {
+            if let Some(i) = self.members.iter().position(|(k, _)| matches(k, w)) {
+                return Some(i);
+            }
         }
+        while let Some(at) = self.scan_at {
+            match next_member(props, at) {
+                Some((m, next)) => {
+                    self.scan_at = Some(next);
+                    let hit = want.is_some_and(|w| matches(&m.0, w));
+                    self.members.push(m);
+                    if hit {
+                        return Some(self.members.len() - 1);
+                    }
+                }
+                None => self.scan_at = None,
+            }
+        }
+        None
     }
 
     fn column(&mut self, c: &ColRef) -> Value<'r> {
@@ -239,20 +271,18 @@ impl<'r> RowCtx<'r, '_> {
                 None => Value::Null,
             };
         }
-        self.scan();
-        let want = c.name.as_bytes();
-        for (k, v) in self.members.iter() {
-            let raw = &props[k.clone()];
-            if raw == want || (memchr::memchr(b'\\', raw).is_some() && key_name(raw) == *c.name) {
-                return Value::from_raw(&props[v.clone()], self.is_json(&c.name));
+        match self.scan_for(Some(&c.name)) {
+            Some(i) => {
+                let v = self.members[i].1.clone();
+                Value::from_raw(&props[v], self.is_json(&c.name))
             }
+            None => Value::Null,
         }
-        Value::Null
     }
 
     fn materialize(&mut self) -> &mut Vec<Col<'r>> {
         if self.cols.is_none() {
-            self.scan();
+            self.scan_for(None);
             let props = self.props;
             let cols = self
                 .members
