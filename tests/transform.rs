@@ -29,7 +29,16 @@ fn bin() -> Command {
 fn gen(dir: &Path, table: &str, rows: u32) -> PathBuf {
     let p = dir.join(format!("{table}.json"));
     let o = bin()
-        .args(["gen", "--table", table, "--rows", &rows.to_string(), "--seed", "7", "--out"])
+        .args([
+            "gen",
+            "--table",
+            table,
+            "--rows",
+            &rows.to_string(),
+            "--seed",
+            "7",
+            "--out",
+        ])
         .arg(&p)
         .output()
         .unwrap();
@@ -39,7 +48,10 @@ fn gen(dir: &Path, table: &str, rows: u32) -> PathBuf {
 
 fn process(inputs: &[&Path], format: &str, transform: Option<&Path>, out: &Path) -> Output {
     let mut c = bin();
-    c.arg("process").args(inputs).args(["--format", format, "--out"]).arg(out);
+    c.arg("process")
+        .args(inputs)
+        .args(["--format", format, "--out"])
+        .arg(out);
     if let Some(t) = transform {
         c.arg("--transform").arg(t);
     }
@@ -88,7 +100,10 @@ fn process_applies_transforms_to_every_format_with_the_original_ids() {
             || e["properties"]["RemoteIPType"] == "Reserved"
     };
     let want = base.values().filter(|e| kept(e)).count();
-    assert!(want < 450 && want > 100, "the sample must exercise the filter: {want}");
+    assert!(
+        want < 450 && want > 100,
+        "the sample must exercise the filter: {want}"
+    );
     assert!(
         base.values()
             .any(|e| e["properties"]["InitiatingProcessCommandLine"].is_string()),
@@ -102,12 +117,23 @@ fn process_applies_transforms_to_every_format_with_the_original_ids() {
         assert!(o.status.success(), "{format}: {err}");
         let filtered = 500 - want;
         assert!(
-            err.contains(&format!("500 rows, {want} events, 0 dead-lettered, 0 skipped, {filtered} filtered (")),
+            err.contains(&format!(
+                "500 rows, {want} events, 0 dead-lettered, 0 skipped, {filtered} filtered ("
+            )),
             "{format}: {err}"
         );
-        assert!(!dir.path().join(format!("{format}.ndjson.deadletter.ndjson")).exists()
-            || std::fs::read_to_string(dir.path().join(format!("{format}.ndjson.deadletter.ndjson"))).unwrap().is_empty(),
-            "filtered rows are not dead letters");
+        assert!(
+            !dir.path()
+                .join(format!("{format}.ndjson.deadletter.ndjson"))
+                .exists()
+                || std::fs::read_to_string(
+                    dir.path()
+                        .join(format!("{format}.ndjson.deadletter.ndjson"))
+                )
+                .unwrap()
+                .is_empty(),
+            "filtered rows are not dead letters"
+        );
         let got = events(&out);
         assert_eq!(got.len(), want, "{format}");
         for e in &got {
@@ -116,7 +142,9 @@ fn process_applies_transforms_to_every_format_with_the_original_ids() {
                 .or_else(|| e.pointer("/metadata/uid"))
                 .and_then(Value::as_str)
                 .unwrap_or_else(|| panic!("{format}: no id in {e}"));
-            let b = base.get(id).unwrap_or_else(|| panic!("{format}: id {id} is not an original row's"));
+            let b = base
+                .get(id)
+                .unwrap_or_else(|| panic!("{format}: id {id} is not an original row's"));
             assert!(kept(b), "{format}: {id} should have been filtered");
             let text = e.to_string();
             let dropped = if b["table"] == "DeviceNetworkEvents" {
@@ -134,17 +162,27 @@ fn process_applies_transforms_to_every_format_with_the_original_ids() {
                 rest["properties"].as_object_mut().unwrap().remove(col);
                 // Only a value no other column of the row carries tells anything.
                 if !rest.to_string().contains(needle) {
-                    assert!(!text.contains(needle), "{format}: {col} value left in {text}");
+                    assert!(
+                        !text.contains(needle),
+                        "{format}: {col} value left in {text}"
+                    );
                 }
             }
             match format {
                 "normalized" => {
                     assert_eq!(e["properties"]["RelayNote"], "transformed");
-                    assert!(e["properties"].get("InitiatingProcessVersionInfoCompanyName").is_none()
-                        || e["table"] != "DeviceProcessEvents");
+                    assert!(
+                        e["properties"]
+                            .get("InitiatingProcessVersionInfoCompanyName")
+                            .is_none()
+                            || e["table"] != "DeviceProcessEvents"
+                    );
                     // Pivots and JSON columns still come out as without the transform.
                     assert_eq!(e["action_type"], b["action_type"]);
-                    assert_eq!(e["properties"]["AdditionalFields"], b["properties"]["AdditionalFields"]);
+                    assert_eq!(
+                        e["properties"]["AdditionalFields"],
+                        b["properties"]["AdditionalFields"]
+                    );
                     assert_eq!(e["timestamp"], b["timestamp"]);
                 }
                 "raw" => assert_eq!(e["properties"]["RelayNote"], "transformed"),
@@ -159,7 +197,11 @@ fn a_bad_transform_stops_process_and_serve_before_anything_is_read() {
     let dir = tempfile::tempdir().unwrap();
     let net = gen(dir.path(), "DeviceNetworkEvents", 5);
     let rules = dir.path().join("bad.kql");
-    std::fs::write(&rules, "DeviceNetworkEvents\n| where RemoteIp == \"1.2.3.4\"\n").unwrap();
+    std::fs::write(
+        &rules,
+        "DeviceNetworkEvents\n| where RemoteIp == \"1.2.3.4\"\n",
+    )
+    .unwrap();
     let out = dir.path().join("out.ndjson");
     let o = process(&[&net], "normalized", Some(&rules), &out);
     assert_eq!(o.status.code(), Some(2));
@@ -168,7 +210,10 @@ fn a_bad_transform_stops_process_and_serve_before_anything_is_read() {
         err.contains("transform line 2, col 9: unknown column 'RemoteIp' in DeviceNetworkEvents (did you mean RemoteIP?)"),
         "{err}"
     );
-    assert!(err.contains("  | | where RemoteIp == \"1.2.3.4\"\n  |         ^"), "{err}");
+    assert!(
+        err.contains("  | | where RemoteIp == \"1.2.3.4\"\n  |         ^"),
+        "{err}"
+    );
     assert!(!out.exists(), "nothing was opened or written");
 
     // Inline through the setting, a syntax error.
@@ -177,12 +222,18 @@ fn a_bad_transform_stops_process_and_serve_before_anything_is_read() {
         .arg(&net)
         .arg("--out")
         .arg(&out)
-        .env("RELAY_TRANSFORMS", "DeviceNetworkEvents | where ActionType ==")
+        .env(
+            "RELAY_TRANSFORMS",
+            "DeviceNetworkEvents | where ActionType ==",
+        )
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("transform line 1, col 42: expected an expression"), "{err}");
+    assert!(
+        err.contains("transform line 1, col 42: expected an expression"),
+        "{err}"
+    );
     assert!(!out.exists());
 
     // serve: the handler's settings are checked before it listens or reads.
@@ -198,7 +249,10 @@ fn a_bad_transform_stops_process_and_serve_before_anything_is_read() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("RELAY_TRANSFORMS: 1 problem"), "{err}");
-    assert!(err.contains("operator 'summarize' is not in the supported subset"), "{err}");
+    assert!(
+        err.contains("operator 'summarize' is not in the supported subset"),
+        "{err}"
+    );
     let o = bin()
         .arg("serve")
         .env_clear()
@@ -210,7 +264,10 @@ fn a_bad_transform_stops_process_and_serve_before_anything_is_read() {
         .unwrap();
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("RELAY_TRANSFORMS: cannot read transform file"), "{err}");
+    assert!(
+        err.contains("RELAY_TRANSFORMS: cannot read transform file"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -218,29 +275,62 @@ fn transform_check_and_test_commands() {
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("rules.kql");
     std::fs::write(&rules, RULES).unwrap();
-    let o = bin().args(["transform", "check"]).arg(&rules).output().unwrap();
+    let o = bin()
+        .args(["transform", "check"])
+        .arg(&rules)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("ok (2 table rule(s): DeviceNetworkEvents, DeviceProcessEvents)"), "{out}");
+    assert!(
+        out.contains("ok (2 table rule(s): DeviceNetworkEvents, DeviceProcessEvents)"),
+        "{out}"
+    );
 
     let bad = dir.path().join("bad.kql");
     std::fs::write(&bad, "DeviceEvents | where tolowr(FileName) == 'x'").unwrap();
-    let o = bin().args(["transform", "check"]).arg(&bad).output().unwrap();
+    let o = bin()
+        .args(["transform", "check"])
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("transform line 1, col 22: unknown function 'tolowr' (did you mean tolower?)"), "{err}");
+    assert!(
+        err.contains("transform line 1, col 22: unknown function 'tolowr' (did you mean tolower?)"),
+        "{err}"
+    );
 
     let net = gen(dir.path(), "DeviceNetworkEvents", 300);
     let samples = dir.path().join("samples");
     std::fs::create_dir(&samples).unwrap();
     std::fs::rename(&net, samples.join("net.json")).unwrap();
     gen(&samples, "DeviceEvents", 50);
-    let o = bin().args(["transform", "test"]).arg(&rules).arg(&samples).output().unwrap();
+    let o = bin()
+        .args(["transform", "test"])
+        .arg(&rules)
+        .arg(&samples)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8_lossy(&o.stdout);
-    let lines: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
-    assert_eq!(lines[0], ["TABLE", "ROWS", "IN", "ROWS", "OUT", "FILTERED", "BYTES", "IN", "BYTES", "OUT", "SAVED"]);
-    let row = |t: &str| lines.iter().find(|l| l[0] == t).unwrap_or_else(|| panic!("{out}"));
+    let lines: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        lines[0],
+        [
+            "TABLE", "ROWS", "IN", "ROWS", "OUT", "FILTERED", "BYTES", "IN", "BYTES", "OUT",
+            "SAVED"
+        ]
+    );
+    let row = |t: &str| {
+        lines
+            .iter()
+            .find(|l| l[0] == t)
+            .unwrap_or_else(|| panic!("{out}"))
+    };
     let n = row("DeviceNetworkEvents");
     assert_eq!(n[1], "300");
     let (kept, filtered): (u64, u64) = (n[2].parse().unwrap(), n[3].parse().unwrap());
@@ -258,7 +348,10 @@ async fn the_drain_checkpoints_past_filtered_rows_and_counts_them() {
     const PREFIX: &str = "insights-logs-advancedhunting-";
     let key = BlobKey::new(
         "insights-logs-advancedhunting-deviceprocessevents",
-        format!("tenantId={}/y=2026/m=01/d=01/h=00/m=00/PT1H.json", relay::TENANT),
+        format!(
+            "tenantId={}/y=2026/m=01/d=01/h=00/m=00/PT1H.json",
+            relay::TENANT
+        ),
     );
     let (data, ids) = relay::rows(0..40, 3);
     let path = dir.path().join("src").join(&key.container).join(&key.blob);
@@ -296,7 +389,11 @@ async fn the_drain_checkpoints_past_filtered_rows_and_counts_them() {
     // Kept: ReportId ...703 and ...705 (i = 0, 2), and DeviceId dev-10, dev-20, dev-30.
     let want: Vec<&String> = [0usize, 2, 10, 20, 30].iter().map(|&i| &ids[i]).collect();
     let (got, _) = relay::event_ids(&events);
-    assert_eq!(got.iter().collect::<Vec<_>>(), want, "ids are the original rows'");
+    assert_eq!(
+        got.iter().collect::<Vec<_>>(),
+        want,
+        "ids are the original rows'"
+    );
     assert_eq!(report.stats.rows, 40);
     assert_eq!(report.stats.events, 5);
     assert_eq!(report.stats.filtered, 35);
@@ -312,12 +409,19 @@ async fn the_drain_checkpoints_past_filtered_rows_and_counts_them() {
         .sum();
     assert_eq!(report.stats.filtered_bytes, filtered_bytes);
     let cp = store.get(&key).await.unwrap().unwrap().checkpoint;
-    assert_eq!(cp.offset, data.len() as u64, "the checkpoint moved past the filtered rows");
+    assert_eq!(
+        cp.offset,
+        data.len() as u64,
+        "the checkpoint moved past the filtered rows"
+    );
     assert_eq!((cp.rows, cp.events, cp.dead_lettered), (40, 5, 0));
     assert_eq!((cp.filtered, cp.filtered_bytes), (35, filtered_bytes));
     for e in events_of(&events) {
         assert!(e["properties"].get("ProcessCommandLine").is_none());
-        assert!(e["properties"]["AdditionalFields"].is_object(), "JSON columns still decoded");
+        assert!(
+            e["properties"]["AdditionalFields"].is_object(),
+            "JSON columns still decoded"
+        );
     }
 
     // status sums the checkpoints' filtered counts per table.

@@ -8,8 +8,8 @@ use crate::normalize::Format;
 use crate::pipeline::{Filter, RowProcessor, Stats};
 use crate::rows::{Framer, DEFAULT_MAX_LINE};
 use crate::sink::config::SinkArgs;
-use crate::transform::Transforms;
 use crate::sink::{file::FileSink, stdout::StdoutSink, Batch, Sink, SinkTarget};
+use crate::transform::Transforms;
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -68,10 +68,9 @@ impl ProcessArgs {
     /// The transforms of `--transform` / `RELAY_TRANSFORMS`, checked.
     pub(super) fn transforms(&self) -> anyhow::Result<Option<Arc<Transforms>>> {
         match self.transform.as_deref().map(str::trim) {
-            Some(t) if !t.is_empty() => Ok(Some(Arc::new(Transforms::from_setting(
-                t,
-                "--transform",
-            )?))),
+            Some(t) if !t.is_empty() => {
+                Ok(Some(Arc::new(Transforms::from_setting(t, "--transform")?)))
+            }
             _ => Ok(None),
         }
     }

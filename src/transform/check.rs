@@ -214,13 +214,21 @@ fn did_you_mean(hint: Option<&str>) -> String {
 
 /// The closest of `candidates` to `name`: same letters in another case first, else the
 /// nearest by edit distance when it is close enough to be a typo.
-pub fn suggest<'c>(name: &str, candidates: impl Iterator<Item = &'c str> + Clone) -> Option<&'c str> {
+pub fn suggest<'c>(
+    name: &str,
+    candidates: impl Iterator<Item = &'c str> + Clone,
+) -> Option<&'c str> {
     if let Some(c) = candidates.clone().find(|c| c.eq_ignore_ascii_case(name)) {
         return Some(c);
     }
     let limit = (name.chars().count() / 3).clamp(1, 3);
     candidates
-        .map(|c| (strsim::levenshtein(&name.to_lowercase(), &c.to_lowercase()), c))
+        .map(|c| {
+            (
+                strsim::levenshtein(&name.to_lowercase(), &c.to_lowercase()),
+                c,
+            )
+        })
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, c)| (*d, *c))
         .map(|(_, c)| c)
@@ -259,7 +267,12 @@ impl Scope {
         let hint = suggest(&n.text, self.columns.iter().map(String::as_str));
         TransformError::new(
             n.at,
-            format!("unknown column '{}' {}{}", n.text, self.where_(), did_you_mean(hint)),
+            format!(
+                "unknown column '{}' {}{}",
+                n.text,
+                self.where_(),
+                did_you_mean(hint)
+            ),
         )
     }
 
@@ -374,7 +387,11 @@ impl Scope {
             }
             Kind::List(op, lhs, list) => {
                 let lhs = sub(lhs);
-                Node::List(*op, lhs, list.iter().map(|x| self.expr(x, errors)).collect())
+                Node::List(
+                    *op,
+                    lhs,
+                    list.iter().map(|x| self.expr(x, errors)).collect(),
+                )
             }
             Kind::Between(neg, x, lo, hi) => {
                 let (x, lo, hi) = (sub(x), sub(lo), sub(hi));
@@ -418,7 +435,11 @@ impl Scope {
                     };
                     errors.push(TransformError::new(
                         name.at,
-                        format!("{}() takes {want} argument(s), not {}", name.text, args.len()),
+                        format!(
+                            "{}() takes {want} argument(s), not {}",
+                            name.text,
+                            args.len()
+                        ),
                     ));
                 }
                 Node::Func(f, args.iter().map(|a| self.expr(a, errors)).collect())

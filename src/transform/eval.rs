@@ -32,7 +32,7 @@ pub enum Outcome {
 #[derive(Debug, Default)]
 pub struct Scratch {
     /// Members of `properties`: key (without quotes) and value byte ranges.
-    members: Vec<(Range<usize>, Range<usize>)>,
+    members: Vec<Member>,
     /// The rewritten `properties` after [`Outcome::Rewrite`].
     pub props: Vec<u8>,
 }
@@ -111,7 +111,7 @@ struct RowCtx<'r, 'm> {
     props: &'r [u8],
     pivots: &'r [Option<Range<usize>>; 5],
     info: Option<&'static TableInfo>,
-    members: &'m mut Vec<(Range<usize>, Range<usize>)>,
+    members: &'m mut Vec<Member>,
     /// Where the scan of `properties` goes on (`None` once it reached the end).
     scan_at: Option<usize>,
     /// Set once an operator changed the columns.
@@ -172,9 +172,12 @@ fn value_end(b: &[u8], i: usize) -> usize {
     }
 }
 
+/// A member of `properties`: key (without quotes) and value byte ranges.
+type Member = (Range<usize>, Range<usize>);
+
 /// The member of the object `b` starting at or after `i` (just past `{` or a previous value):
 /// its key (without quotes) and value ranges, and where the next one starts.
-fn next_member(b: &[u8], i: usize) -> Option<((Range<usize>, Range<usize>), usize)> {
+fn next_member(b: &[u8], i: usize) -> Option<(Member, usize)> {
     let mut i = skip_ws(b, i);
     if b.get(i) == Some(&b',') {
         i = skip_ws(b, i + 1);
@@ -192,7 +195,7 @@ fn next_member(b: &[u8], i: usize) -> Option<((Range<usize>, Range<usize>), usiz
 
 /// The members of the object `b` (keys without their quotes).
 #[cfg(test)]
-fn scan(b: &[u8], out: &mut Vec<(Range<usize>, Range<usize>)>) {
+fn scan(b: &[u8], out: &mut Vec<Member>) {
     let mut i = 1;
     while let Some((m, next)) = next_member(b, i) {
         out.push(m);
@@ -271,7 +274,7 @@ impl<'r> RowCtx<'r, '_> {
                 None => Value::Null,
             };
         }
-        match self.scan_for(Some(&c.name)) {
+        match self.scan_for(Some(&*c.name)) {
             Some(i) => {
                 let v = self.members[i].1.clone();
                 Value::from_raw(&props[v], self.is_json(&c.name))
@@ -379,11 +382,9 @@ impl<'r> RowCtx<'r, '_> {
     }
 
     fn now(&mut self) -> i64 {
-        *self.now.get_or_insert_with(|| {
-            chrono::Utc::now()
-                .timestamp_nanos_opt()
-                .unwrap_or(i64::MAX)
-        })
+        *self
+            .now
+            .get_or_insert_with(|| chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX))
     }
 
     fn eval<'p>(&mut self, n: &'p Node) -> Value<'r>

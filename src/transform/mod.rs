@@ -184,7 +184,10 @@ impl Transforms {
     /// Reads a transform file.
     pub fn from_file(path: &std::path::Path, origin: &str) -> anyhow::Result<Transforms> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            anyhow::anyhow!("{origin}: cannot read transform file {}: {e}", path.display())
+            anyhow::anyhow!(
+                "{origin}: cannot read transform file {}: {e}",
+                path.display()
+            )
         })?;
         Ok(Self::parse(
             &text,
@@ -201,8 +204,7 @@ impl Transforms {
     pub fn program(&self, info: Option<&'static TableInfo>) -> Option<&Program> {
         let p = match info {
             Some(info) => {
-                let i = (info as *const TableInfo as usize)
-                    .wrapping_sub(TABLES.as_ptr() as usize)
+                let i = (info as *const TableInfo as usize).wrapping_sub(TABLES.as_ptr() as usize)
                     / std::mem::size_of::<TableInfo>();
                 match TABLES.get(i) {
                     Some(t) if std::ptr::eq(t, info) => self.by_table[i].as_ref(),

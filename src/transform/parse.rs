@@ -158,7 +158,6 @@ pub fn parse(text: &str) -> Result<Vec<Rule>, TransformError> {
     Ok(rules)
 }
 
-
 /// The pairs under `p` without the keyword tokens.
 fn kids(p: Pair<'_, R>) -> Vec<Pair<'_, R>> {
     p.into_inner()
@@ -346,7 +345,12 @@ fn expr(p: Pair<'_, R>) -> Result<Expr, TransformError> {
         R::timespan_call => return expr(k.pop().expect("span")),
         R::timespan => match parse_span(text) {
             Some(s) => Kind::Lit(Value::Span(s)),
-            None => return Err(TransformError::new(at, format!("`{text}` is not a timespan"))),
+            None => {
+                return Err(TransformError::new(
+                    at,
+                    format!("`{text}` is not a timespan"),
+                ))
+            }
         },
         R::dynamic_lit => Kind::Lit(Value::from_json_owned(dynamic(k.pop().expect("value")))),
         R::number => Kind::Lit(match text.parse::<i64>() {
@@ -442,14 +446,22 @@ fn dynamic(p: Pair<'_, R>) -> serde_json::Value {
 fn expected(r: &R) -> &'static str {
     match r {
         R::rule | R::table => "a table name (or `*`)",
-        R::where_op | R::project_op | R::project_away | R::project_keep | R::project_rename
-        | R::extend_op | R::unknown_op | R::op_name => "an operator",
+        R::where_op
+        | R::project_op
+        | R::project_away
+        | R::project_keep
+        | R::project_rename
+        | R::extend_op
+        | R::unknown_op
+        | R::op_name => "an operator",
         R::expr | R::and_expr | R::cmp_expr | R::term | R::call | R::column => "an expression",
         R::binary_op | R::list_op | R::between_op | R::kw_matches => "a comparison",
         R::kw_and => "`and`",
         R::kw_or => "`or`",
         R::kw_regex => "`regex`",
-        R::pattern | R::column_name | R::assign | R::rename | R::ident | R::bracketed => "a column name",
+        R::pattern | R::column_name | R::assign | R::rename | R::ident | R::bracketed => {
+            "a column name"
+        }
         R::accessor => "`.` or `[`",
         R::string | R::dq_string | R::sq_string | R::verbatim => "a string",
         R::number | R::integer => "a number",

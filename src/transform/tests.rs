@@ -14,7 +14,9 @@ fn tf(text: &str) -> Transforms {
 }
 
 fn line(table: &str, props: &str) -> String {
-    format!(r#"{{"time":"2026-01-01T10:05:00Z","tenantId":"t","category":"AdvancedHunting-{table}","properties":{props}}}"#)
+    format!(
+        r#"{{"time":"2026-01-01T10:05:00Z","tenantId":"t","category":"AdvancedHunting-{table}","properties":{props}}}"#
+    )
 }
 
 /// The row's properties after the transform, or `None` when it was filtered.
@@ -60,17 +62,29 @@ fn equality_is_case_sensitive_and_tilde_is_not() {
 
 #[test]
 fn list_operators() {
-    assert!(net(r#"ActionType in ("ConnectionFailed", "ConnectionSuccess")"#));
+    assert!(net(
+        r#"ActionType in ("ConnectionFailed", "ConnectionSuccess")"#
+    ));
     assert!(!net(r#"ActionType in ("connectionsuccess")"#));
     assert!(net(r#"ActionType in~ ("connectionsuccess")"#));
-    assert!(!net(r#"ActionType !in ("ConnectionSuccess", "ConnectionAttempt")"#));
+    assert!(!net(
+        r#"ActionType !in ("ConnectionSuccess", "ConnectionAttempt")"#
+    ));
     assert!(net(r#"ActionType !in ("connectionsuccess")"#));
     assert!(!net(r#"ActionType !in~ ("connectionsuccess")"#));
-    assert!(net(r#"ActionType in (dynamic(["A", "ConnectionSuccess"]))"#));
+    assert!(net(
+        r#"ActionType in (dynamic(["A", "ConnectionSuccess"]))"#
+    ));
     assert!(net(r#"RemotePort in (80, 443)"#));
-    assert!(net(r#"InitiatingProcessCommandLine has_any ("cmd", "PowerShell")"#));
-    assert!(!net(r#"InitiatingProcessCommandLine has_any ("power", "shell")"#));
-    assert!(net(r#"InitiatingProcessCommandLine has_any (dynamic(["x", "enc"]))"#));
+    assert!(net(
+        r#"InitiatingProcessCommandLine has_any ("cmd", "PowerShell")"#
+    ));
+    assert!(!net(
+        r#"InitiatingProcessCommandLine has_any ("power", "shell")"#
+    ));
+    assert!(net(
+        r#"InitiatingProcessCommandLine has_any (dynamic(["x", "enc"]))"#
+    ));
 }
 
 #[test]
@@ -90,13 +104,17 @@ fn has_matches_whole_terms_ignoring_case_and_contains_does_not_need_terms() {
 
 #[test]
 fn ordering_between_dates_and_regex() {
-    assert!(net("RemotePort > 442 and RemotePort >= 443 and RemotePort < 444 and RemotePort <= 443"));
+    assert!(net(
+        "RemotePort > 442 and RemotePort >= 443 and RemotePort < 444 and RemotePort <= 443"
+    ));
     assert!(!net("RemotePort > 443"));
     assert!(net("RemotePort between (400 .. 443)"));
     assert!(!net("RemotePort between (444 .. 500)"));
     assert!(net("RemotePort !between (444 .. 500)"));
     assert!(net("Timestamp > datetime(2026-01-01)"));
-    assert!(net("Timestamp between (datetime(2026-01-01T09:00:00Z) .. datetime(2026-01-01 11:00))"));
+    assert!(net(
+        "Timestamp between (datetime(2026-01-01T09:00:00Z) .. datetime(2026-01-01 11:00))"
+    ));
     assert!(!net("Timestamp > datetime(2026-01-01T10:00:00.2Z)"));
     assert!(!net("Timestamp > ago(1h)"), "2026-01-01 is long ago");
     assert!(net("Timestamp < now()"));
@@ -108,8 +126,12 @@ fn ordering_between_dates_and_regex() {
 #[test]
 fn logic_and_precedence() {
     assert!(net(r#"ActionType == "x" or RemoteIPType == "Public""#));
-    assert!(!net(r#"ActionType == "x" or RemoteIPType == "Public" and RemotePort == 1"#));
-    assert!(net(r#"(ActionType == "x" or RemoteIPType == "Public") and RemotePort == 443"#));
+    assert!(!net(
+        r#"ActionType == "x" or RemoteIPType == "Public" and RemotePort == 1"#
+    ));
+    assert!(net(
+        r#"(ActionType == "x" or RemoteIPType == "Public") and RemotePort == 443"#
+    ));
     assert!(net(r#"not(ActionType == "x")"#));
     assert!(!net(r#"not(RemotePort == 443)"#));
     assert!(net("true"));
@@ -119,9 +141,13 @@ fn logic_and_precedence() {
 #[test]
 fn nulls_and_missing_columns() {
     // AdditionalFields is JSON null, LocalIP is missing, RemoteUrl is empty.
-    assert!(net("isnull(AdditionalFields) and isnull(LocalIP) and isnotnull(RemoteIP)"));
+    assert!(net(
+        "isnull(AdditionalFields) and isnull(LocalIP) and isnotnull(RemoteIP)"
+    ));
     assert!(!net("isnotnull(LocalIP)"));
-    assert!(net("isempty(LocalIP) and isempty(RemoteUrl) and isnotempty(RemoteIP)"));
+    assert!(net(
+        "isempty(LocalIP) and isempty(RemoteUrl) and isnotempty(RemoteIP)"
+    ));
     assert!(!net("isnotempty(RemoteUrl)"));
     // Every comparison with null is false, negated ones too.
     for cond in [
@@ -142,27 +168,49 @@ fn nulls_and_missing_columns() {
 #[test]
 fn literals() {
     assert!(net("ActionType == 'ConnectionSuccess'"));
-    assert!(net(r#"InitiatingProcessFolderPath == "C:\\Windows\\System32""#));
-    assert!(net(r#"InitiatingProcessFolderPath == @"C:\Windows\System32""#));
-    assert!(net(r#"InitiatingProcessFolderPath == @'C:\Windows\System32'"#));
+    assert!(net(
+        r#"InitiatingProcessFolderPath == "C:\\Windows\\System32""#
+    ));
+    assert!(net(
+        r#"InitiatingProcessFolderPath == @"C:\Windows\System32""#
+    ));
+    assert!(net(
+        r#"InitiatingProcessFolderPath == @'C:\Windows\System32'"#
+    ));
     assert!(net(r#"strcat(@"a""b", 'c\'d') == "a\"bc'd""#));
     assert!(net("RemotePort == 443.0 and RemotePort > 4.4e2"));
     assert!(net("RemotePort > -1"));
-    assert!(net("ago(30m) > ago(1h) and ago(1d) < ago(90s) and ago(100ms) > ago(1.5h)"));
+    assert!(net(
+        "ago(30m) > ago(1h) and ago(1d) < ago(90s) and ago(100ms) > ago(1.5h)"
+    ));
     assert!(net("isnotnull(now()) and now() > datetime(2026-01-01)"));
     assert!(net("timespan(1h) == 60m and time(1d) == 24h"));
-    assert!(net(r#"dynamic(["a", 1, true, null]) == dynamic(["a", 1, true, null])"#));
+    assert!(net(
+        r#"dynamic(["a", 1, true, null]) == dynamic(["a", 1, true, null])"#
+    ));
 }
 
 #[test]
 fn functions() {
-    assert!(net(r#"tostring(RemotePort) == "443" and tostring(ReportId) == "639199803770463703""#));
-    assert!(net(r#"toint("42") == 42 and toint(RemotePort) == 443 and tolong("7") == 7"#));
+    assert!(net(
+        r#"tostring(RemotePort) == "443" and tostring(ReportId) == "639199803770463703""#
+    ));
+    assert!(net(
+        r#"toint("42") == 42 and toint(RemotePort) == 443 and tolong("7") == 7"#
+    ));
     assert!(net(r#"isnull(toint("x"))"#));
-    assert!(net(r#"tolower(InitiatingProcessFileName) == "powershell.exe""#));
-    assert!(net(r#"toupper(InitiatingProcessFileName) == "POWERSHELL.EXE""#));
-    assert!(net("strlen(RemoteIP) == 7 and strlen(RemoteUrl) == 0 and isnull(strlen(LocalIP))"));
-    assert!(net(r#"strcat(DeviceName, ":", RemotePort) == "host1.contoso.com:443""#));
+    assert!(net(
+        r#"tolower(InitiatingProcessFileName) == "powershell.exe""#
+    ));
+    assert!(net(
+        r#"toupper(InitiatingProcessFileName) == "POWERSHELL.EXE""#
+    ));
+    assert!(net(
+        "strlen(RemoteIP) == 7 and strlen(RemoteUrl) == 0 and isnull(strlen(LocalIP))"
+    ));
+    assert!(net(
+        r#"strcat(DeviceName, ":", RemotePort) == "host1.contoso.com:443""#
+    ));
     assert!(net(r#"tostring(LocalIP) == """#));
 }
 
@@ -173,21 +221,50 @@ fn decoded_json_columns() {
     assert!(dev(r#"AdditionalFields["RuleId"] == "Abc-1""#));
     assert!(dev(r#"AdditionalFields.RuleId =~ "abc-1""#));
     assert!(dev("AdditionalFields.Count > 2"));
-    assert!(dev(r#"AdditionalFields.Nested.List[1] == "two" and AdditionalFields.Nested.List[-2] == 1"#));
-    assert!(dev("isnull(AdditionalFields.Missing) and isnull(AdditionalFields.Nested.List[5])"));
-    assert!(dev(r#"AdditionalFields has "abc""#), "has searches the JSON text");
-    assert!(dev(r#"tostring(AdditionalFields.Nested) == '{"List":[1,"two"]}'"#));
+    assert!(dev(
+        r#"AdditionalFields.Nested.List[1] == "two" and AdditionalFields.Nested.List[-2] == 1"#
+    ));
+    assert!(dev(
+        "isnull(AdditionalFields.Missing) and isnull(AdditionalFields.Nested.List[5])"
+    ));
+    assert!(
+        dev(r#"AdditionalFields has "abc""#),
+        "has searches the JSON text"
+    );
+    assert!(dev(
+        r#"tostring(AdditionalFields.Nested) == '{"List":[1,"two"]}'"#
+    ));
     // A free-text column holding JSON-looking text is not decoded.
     let props = r#"{"ActionType":"x","ProcessCommandLine":"{\"a\":1}"}"#;
-    assert!(keeps("DeviceProcessEvents", props, "isnull(ProcessCommandLine.a)"));
+    assert!(keeps(
+        "DeviceProcessEvents",
+        props,
+        "isnull(ProcessCommandLine.a)"
+    ));
 }
 
 #[test]
 fn project_operators() {
     let t = tf("DeviceProcessEvents | project-away InitiatingProcessParentFileName, InitiatingProcessVersionInfo*");
     let out = run(&t, "DeviceProcessEvents", PROC).unwrap();
-    let keys: Vec<&str> = out.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys, ["AccountName", "ActionType", "DeviceId", "FileName", "ProcessCommandLine", "ReportId", "Timestamp"]);
+    let keys: Vec<&str> = out
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "AccountName",
+            "ActionType",
+            "DeviceId",
+            "FileName",
+            "ProcessCommandLine",
+            "ReportId",
+            "Timestamp"
+        ]
+    );
 
     let t = tf("DeviceProcessEvents | project FileName, Account = strcat(AccountName, '@x'), InitiatingProcessVersionInfo*, SHA1");
     let out = run(&t, "DeviceProcessEvents", PROC).unwrap();
@@ -196,17 +273,31 @@ fn project_operators() {
         json!({"FileName":"cmd.exe","Account":"alice@x","InitiatingProcessVersionInfoCompanyName":"Microsoft","InitiatingProcessVersionInfoProductName":"Windows","SHA1":null})
     );
 
-    let t = tf("DeviceProcessEvents | project-keep File*, ReportId | project-rename Name = FileName");
-    assert_eq!(run(&t, "DeviceProcessEvents", PROC).unwrap(), json!({"Name":"cmd.exe","ReportId":7}));
+    let t =
+        tf("DeviceProcessEvents | project-keep File*, ReportId | project-rename Name = FileName");
+    assert_eq!(
+        run(&t, "DeviceProcessEvents", PROC).unwrap(),
+        json!({"Name":"cmd.exe","ReportId":7})
+    );
 
-    let t = tf(r#"DeviceProcessEvents | extend Who = toupper(AccountName), FileName = "x", Both = strcat(Who, FileName) | where Both == "ALICEx" | project Who, Both, FileName"#);
-    assert_eq!(run(&t, "DeviceProcessEvents", PROC).unwrap(), json!({"Who":"ALICE","Both":"ALICEx","FileName":"x"}));
+    let t = tf(
+        r#"DeviceProcessEvents | extend Who = toupper(AccountName), FileName = "x", Both = strcat(Who, FileName) | where Both == "ALICEx" | project Who, Both, FileName"#,
+    );
+    assert_eq!(
+        run(&t, "DeviceProcessEvents", PROC).unwrap(),
+        json!({"Who":"ALICE","Both":"ALICEx","FileName":"x"})
+    );
 
-    let t = tf(r#"DeviceEvents | extend Rule = AdditionalFields.RuleId, Obj = AdditionalFields.Nested | project Rule, Obj, AdditionalFields"#);
+    let t = tf(
+        r#"DeviceEvents | extend Rule = AdditionalFields.RuleId, Obj = AdditionalFields.Nested | project Rule, Obj, AdditionalFields"#,
+    );
     let out = run(&t, "DeviceEvents", DEV).unwrap();
     assert_eq!(out["Rule"], "Abc-1");
     assert_eq!(out["Obj"], json!({"List":[1,"two"]}));
-    assert!(out["AdditionalFields"].is_string(), "kept as the row had it; the normalizer decodes it");
+    assert!(
+        out["AdditionalFields"].is_string(),
+        "kept as the row had it; the normalizer decodes it"
+    );
 }
 
 #[test]
@@ -217,10 +308,16 @@ fn rewritten_rows_keep_untouched_values_byte_for_byte() {
     let row = p.parse(l.as_bytes()).unwrap();
     let mut s = Scratch::default();
     let info = crate::tables::lookup("DeviceNetworkEvents");
-    assert_eq!(t.run(info, row.properties, row.pivots, &mut s), Outcome::Rewrite);
+    assert_eq!(
+        t.run(info, row.properties, row.pivots, &mut s),
+        Outcome::Rewrite
+    );
     let text = std::str::from_utf8(&s.props).unwrap();
     assert!(text.contains(r#""ReportId":639199803770463703"#), "{text}");
-    assert!(text.contains(r#""InitiatingProcessFolderPath":"C:\\Windows\\System32""#), "{text}");
+    assert!(
+        text.contains(r#""InitiatingProcessFolderPath":"C:\\Windows\\System32""#),
+        "{text}"
+    );
     assert!(!text.contains("RemoteUrl"));
 }
 
@@ -233,14 +330,22 @@ fn table_rules_run_before_star_rules_and_source_is_every_table() {
         | extend Audit = AdditionalFields.IsAudit
     "#);
     let out = run(&t, "DeviceEvents", DEV).unwrap();
-    assert_eq!(out["Audit"], true, "the table rule saw AdditionalFields before * dropped it");
+    assert_eq!(
+        out["Audit"], true,
+        "the table rule saw AdditionalFields before * dropped it"
+    );
     assert!(out.get("AdditionalFields").is_none());
     assert!(run(&t, "DeviceEvents", r#"{"ActionType":"Other"}"#).is_none());
     assert!(run(&t, "DeviceProcessEvents", r#"{"ActionType":"Noise"}"#).is_none());
     assert!(run(&t, "DeviceProcessEvents", PROC).is_some());
     // A table the registry does not know gets the * rules.
     assert!(run(&t, "BrandNewTable", r#"{"ActionType":"Noise"}"#).is_none());
-    let out = run(&t, "BrandNewTable", r#"{"ActionType":"A","AdditionalFields":"{}"}"#).unwrap();
+    let out = run(
+        &t,
+        "BrandNewTable",
+        r#"{"ActionType":"A","AdditionalFields":"{}"}"#,
+    )
+    .unwrap();
     assert_eq!(out, json!({"ActionType":"A"}));
     // `source` is the DCR name for the table at hand: every table here.
     let t = tf(r#"source | where ActionType == "Keep""#);
@@ -248,19 +353,26 @@ fn table_rules_run_before_star_rules_and_source_is_every_table() {
     assert!(run(&t, "DeviceProcessEvents", PROC).is_none());
     // Rules without a matching table leave rows alone, with nothing re-serialized.
     let t = tf(r#"DeviceEvents | where ActionType == "x""#);
-    assert!(t.program(crate::tables::lookup("DeviceProcessEvents")).is_none());
+    assert!(t
+        .program(crate::tables::lookup("DeviceProcessEvents"))
+        .is_none());
     assert_eq!(t.named_tables(), ["DeviceEvents"]);
 }
 
 #[test]
 fn where_only_programs_never_rewrite() {
-    let t = tf(r#"DeviceNetworkEvents | where RemotePort == 443 | where InitiatingProcessFileName =~ "powershell.exe""#);
+    let t = tf(
+        r#"DeviceNetworkEvents | where RemotePort == 443 | where InitiatingProcessFileName =~ "powershell.exe""#,
+    );
     let l = line("DeviceNetworkEvents", NET);
     let mut p = RowParser::new();
     let row = p.parse(l.as_bytes()).unwrap();
     let mut s = Scratch::default();
     let info = crate::tables::lookup("DeviceNetworkEvents");
-    assert_eq!(t.run(info, row.properties, row.pivots, &mut s), Outcome::Keep);
+    assert_eq!(
+        t.run(info, row.properties, row.pivots, &mut s),
+        Outcome::Keep
+    );
     assert!(s.props.is_empty());
 }
 
@@ -268,8 +380,14 @@ fn where_only_programs_never_rewrite() {
 fn syntax_errors_point_at_line_and_column() {
     let e = err("DeviceNetworkEvents\n| where ActionType == \n");
     assert!(e.starts_with("RELAY_TRANSFORMS: 1 problem"), "{e}");
-    assert!(e.contains("transform line 2, col 22: expected an expression"), "{e}");
-    assert!(e.contains("  | | where ActionType ==\n  |                      ^"), "{e}");
+    assert!(
+        e.contains("transform line 2, col 22: expected an expression"),
+        "{e}"
+    );
+    assert!(
+        e.contains("  | | where ActionType ==\n  |                      ^"),
+        "{e}"
+    );
     let e = err(r#"DeviceEvents | where ActionType == "x" and"#);
     assert!(e.contains("line 1, col 43"), "{e}");
     let e = err("DeviceEvents | where (ActionType == 'x'");
@@ -286,29 +404,50 @@ fn unknown_columns_tables_operators_and_functions_are_named_with_a_suggestion() 
     assert!(e.contains("transform line 3, col 29: unknown column 'RemoteIp' in DeviceNetworkEvents (did you mean RemoteIP?)"), "{e}");
     assert!(e.contains(&format!("\n  | {}^", " ".repeat(28))), "{e}");
     let e = err("DeviceNetworkEvents | project RemotePrt");
-    assert!(e.contains("unknown column 'RemotePrt' in DeviceNetworkEvents (did you mean RemotePort?)"), "{e}");
+    assert!(
+        e.contains("unknown column 'RemotePrt' in DeviceNetworkEvents (did you mean RemotePort?)"),
+        "{e}"
+    );
     let e = err("* | project-away NoSuchColumnAnywhere");
-    assert!(e.contains("unknown column 'NoSuchColumnAnywhere' in any table"), "{e}");
+    assert!(
+        e.contains("unknown column 'NoSuchColumnAnywhere' in any table"),
+        "{e}"
+    );
     let e = err("DeviceNetworkEvents | project-away Foo*");
-    assert!(e.contains("'Foo*' matches no column in DeviceNetworkEvents"), "{e}");
+    assert!(
+        e.contains("'Foo*' matches no column in DeviceNetworkEvents"),
+        "{e}"
+    );
     let e = err("DeviceNetworkEvents | project-away RemoteIP | where RemoteIP == 'x'");
     assert!(e.contains("col 53: unknown column 'RemoteIP'"), "{e}");
     let e = err("DeviceNetworkEvent | where true");
-    assert!(e.contains("unknown table 'DeviceNetworkEvent' (did you mean DeviceNetworkEvents?)"), "{e}");
+    assert!(
+        e.contains("unknown table 'DeviceNetworkEvent' (did you mean DeviceNetworkEvents?)"),
+        "{e}"
+    );
     let e = err("devicenetworkevents | where true");
     assert!(e.contains("(did you mean DeviceNetworkEvents?)"), "{e}");
     let e = err("DeviceEvents | summarize count() by ActionType");
-    assert!(e.contains("operator 'summarize' is not in the supported subset"), "{e}");
+    assert!(
+        e.contains("operator 'summarize' is not in the supported subset"),
+        "{e}"
+    );
     let e = err("DeviceEvents | projectaway FileName");
     assert!(e.contains("(did you mean project-away?)"), "{e}");
     let e = err("DeviceEvents | where tolowr(FileName) == 'x'");
-    assert!(e.contains("unknown function 'tolowr' (did you mean tolower?)"), "{e}");
+    assert!(
+        e.contains("unknown function 'tolowr' (did you mean tolower?)"),
+        "{e}"
+    );
     let e = err("DeviceEvents | where strlen(FileName, 2) == 1");
     assert!(e.contains("strlen() takes 1 argument(s), not 2"), "{e}");
     let e = err("DeviceEvents | where FileName matches regex '('");
     assert!(e.contains("invalid regex"), "{e}");
     let e = err("DeviceEvents | where Timestamp > datetime(yesterday)");
-    assert!(e.contains("datetime(yesterday) is not a date and time"), "{e}");
+    assert!(
+        e.contains("datetime(yesterday) is not a date and time"),
+        "{e}"
+    );
     // All problems at once, in text order.
     let e = err("DeviceEvents | where Foo == 1 | where Bar == 2");
     assert!(e.starts_with("RELAY_TRANSFORMS: 2 problems"), "{e}");
@@ -323,12 +462,19 @@ fn settings_take_a_file_or_the_text() {
     std::fs::write(&p, "DeviceEvents | where true").unwrap();
     let t = Transforms::from_setting(p.to_str().unwrap(), "RELAY_TRANSFORMS").unwrap();
     assert_eq!(t.named_tables(), ["DeviceEvents"]);
-    let t = Transforms::from_setting("DeviceProcessEvents | where true", "RELAY_TRANSFORMS").unwrap();
+    let t =
+        Transforms::from_setting("DeviceProcessEvents | where true", "RELAY_TRANSFORMS").unwrap();
     assert_eq!(t.named_tables(), ["DeviceProcessEvents"]);
     let e = Transforms::from_setting("/no/such/file.kql", "RELAY_TRANSFORMS").unwrap_err();
-    assert!(format!("{e:#}").contains("RELAY_TRANSFORMS: cannot read transform file /no/such/file.kql"), "{e:#}");
+    assert!(
+        format!("{e:#}").contains("RELAY_TRANSFORMS: cannot read transform file /no/such/file.kql"),
+        "{e:#}"
+    );
     std::fs::write(&p, "DeviceEvents | where Nope").unwrap();
     let e = Transforms::from_setting(p.to_str().unwrap(), "RELAY_TRANSFORMS").unwrap_err();
     let e = format!("{e:#}");
-    assert!(e.contains("RELAY_TRANSFORMS (") && e.contains("unknown column 'Nope'"), "{e}");
+    assert!(
+        e.contains("RELAY_TRANSFORMS (") && e.contains("unknown column 'Nope'"),
+        "{e}"
+    );
 }

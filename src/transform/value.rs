@@ -216,7 +216,7 @@ pub fn span_text(ns: i64) -> String {
     let secs = a / NS_SECOND as u64;
     let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
     let frac = a % NS_SECOND as u64 / 100;
-    let mut o = format!("{sign}");
+    let mut o = sign.to_string();
     if d > 0 {
         o.push_str(&format!("{d}."));
     }
@@ -235,7 +235,12 @@ pub fn parse_date(s: &str) -> Option<i64> {
         return t.timestamp_nanos_opt();
     }
     let s = s.strip_suffix(['Z', 'z']).unwrap_or(s);
-    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
             return t.and_utc().timestamp_nanos_opt();
         }
@@ -317,7 +322,8 @@ pub fn equals_ci(a: &Value<'_>, b: &Value<'_>) -> bool {
 }
 
 fn eq_ci(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.eq_ignore_ascii_case(b) || (!a.is_ascii() && a.to_lowercase() == b.to_lowercase())
+    a.len() == b.len() && a.eq_ignore_ascii_case(b)
+        || (!a.is_ascii() && a.to_lowercase() == b.to_lowercase())
 }
 
 /// Lower-cases ASCII without allocating when there is nothing to change.
@@ -395,14 +401,29 @@ mod tests {
 
     #[test]
     fn raw_values() {
-        assert_eq!(Value::from_raw(b"\"a\\\"b\"", false), Value::Str("a\"b".into()));
+        assert_eq!(
+            Value::from_raw(b"\"a\\\"b\"", false),
+            Value::Str("a\"b".into())
+        );
         assert_eq!(Value::from_raw(b"\"\"", false), Value::Str("".into()));
-        assert_eq!(Value::from_raw(b"639199803770463703", false), Value::Int(639199803770463703));
+        assert_eq!(
+            Value::from_raw(b"639199803770463703", false),
+            Value::Int(639199803770463703)
+        );
         assert_eq!(Value::from_raw(b"1.5", false), Value::Real(1.5));
         assert_eq!(Value::from_raw(b"null", false), Value::Null);
-        assert!(matches!(Value::from_raw(br#""{\"a\":1}""#, true), Value::Dyn(_)));
-        assert!(matches!(Value::from_raw(br#""{\"a\":1}""#, false), Value::Str(_)));
-        assert!(matches!(Value::from_raw(br#""{not json""#, true), Value::Str(_)));
+        assert!(matches!(
+            Value::from_raw(br#""{\"a\":1}""#, true),
+            Value::Dyn(_)
+        ));
+        assert!(matches!(
+            Value::from_raw(br#""{\"a\":1}""#, false),
+            Value::Str(_)
+        ));
+        assert!(matches!(
+            Value::from_raw(br#""{not json""#, true),
+            Value::Str(_)
+        ));
     }
 
     #[test]
