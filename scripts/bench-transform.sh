@@ -21,14 +21,11 @@ proc="$dir/DeviceProcessEvents-$size.json"
 printf '%s\n' 'DeviceNetworkEvents | where ActionType !in ("NoSuchAction", "Other") and RemoteIPType != "Nope"' >"$dir/keep-all.kql"
 printf '%s\n' 'DeviceNetworkEvents | where ActionType !in ("ConnectionSuccess", "ConnectionRequest") or RemoteIPType == "Reserved"' >"$dir/drop-noisy.kql"
 printf '%s\n' 'DeviceProcessEvents | project-away InitiatingProcessVersionInfo*, InitiatingProcessParentFileName' >"$dir/project-away.kql"
-cases=("net none" "net keep-all" "net drop-noisy" "proc none" "proc project-away")
-run() { # input transform
-  local input=$1 t=$2
-  if [ "$t" = none ]; then
-    "$BIN" process "$input" --out "$dir/out.ndjson"
-  else
-    "$BIN" process "$input" --transform "$dir/$t.kql" --out "$dir/out.ndjson"
-  fi
+printf '%s\n' 'DeviceNetworkEvents | where ActionType == "ConnectionSuccess"' >"$dir/pivot-only.kql"
+cases=("net none" "net keep-all" "net drop-noisy" "net pivot-only" "proc none" "proc project-away")
+args_of() { # input transform
+  printf '%s\n' process "$1" --out "$dir/out.ndjson"
+  [ "$2" = none ] || printf '%s\n' --transform "$dir/$2.kql"
 }
 input_of() { [ "$1" = net ] && echo "$net" || echo "$proc"; }
 rounds=${ROUNDS:-3}
@@ -38,7 +35,8 @@ for i in $(seq "$rounds"); do
     set -- $c
     input=$(input_of "$1")
     t0=$(date +%s.%N)
-    taskset -c 0 bash -c "$(declare -f run); BIN='$BIN' dir='$dir' run '$input' '$2'" >/dev/null 2>&1
+    mapfile -t args < <(args_of "$input" "$2")
+    taskset -c 0 "$BIN" "${args[@]}" >/dev/null 2>&1
     t1=$(date +%s.%N)
     awk -v c="$1/$2" -v b="$(stat -c %s "$input")" -v a="$t0" -v z="$t1" \
       'BEGIN { printf "%-20s %8.1f MB/s\n", c, b / (z - a) / 1e6 }' | tee -a "$dir/transform.txt"
@@ -53,8 +51,7 @@ if [ -n "${CALLGRIND:-}" ]; then
   for c in "${cases[@]}"; do
     set -- $c
     input=$small_net; [ "$1" = proc ] && input=$small_proc
-    args=(process "$input" --out "$dir/out.ndjson")
-    [ "$2" = none ] || args+=(--transform "$dir/$2.kql")
+    mapfile -t args < <(args_of "$input" "$2")
     n=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$BIN" "${args[@]}" 2>&1 |
       sed -n 's/.*Collected : \([0-9]*\).*/\1/p')
     printf 'instructions %-20s %s\n' "$1/$2" "$n"

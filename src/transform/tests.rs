@@ -58,6 +58,10 @@ fn equality_is_case_sensitive_and_tilde_is_not() {
     assert!(!net(r#"ActionType !~ "connectionSUCCESS""#));
     assert!(net(r#"RemotePort == 443 and LocalPort != 443"#));
     assert!(net("ReportId == 639199803770463703"));
+    // A column before one already found by the scan, then one after it.
+    assert!(net(
+        r#"LocalPort == 50000 and RemoteIP == "8.8.8.8" and RemoteUrl == """#
+    ));
 }
 
 #[test]
