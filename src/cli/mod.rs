@@ -1,11 +1,13 @@
 //! Command-line entry point: argument parsing and dispatch to one file per command.
 
 mod backfill;
+mod format;
 mod gen;
 mod process;
 mod redrive;
 mod schema;
 mod serve;
+pub mod sink_args;
 mod status;
 mod transform;
 

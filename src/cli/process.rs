@@ -3,12 +3,13 @@
 //! Files are read in fixed-size chunks through the [`Framer`], so memory stays flat whatever
 //! their size. Local files are final: a last line without terminator is a row.
 
+use super::sink_args::SinkArgs;
 use crate::deadletter::{DeadLetter, DeadLetterFile};
+use crate::event::Batch;
 use crate::normalize::Format;
 use crate::pipeline::{Filter, RowProcessor, Stats};
 use crate::rows::{Framer, DEFAULT_MAX_LINE};
-use crate::sink::config::SinkArgs;
-use crate::sink::{file::FileSink, stdout::StdoutSink, Batch, Sink, SinkTarget};
+use crate::sink::{file::FileSink, stdout::StdoutSink, Sink, SinkTarget};
 use crate::transform::Transforms;
 use anyhow::Context;
 use clap::Args;
@@ -59,6 +60,10 @@ pub struct ProcessArgs {
     /// transform text itself.
     #[arg(long, value_name = "FILE", env = "RELAY_TRANSFORMS")]
     pub(super) transform: Option<String>,
+    /// List every schema drift (table, column, rows) on stderr, one per line, after the
+    /// one-line count printed without it.
+    #[arg(long)]
+    pub(super) drift_report: bool,
     /// The sink and its settings (each flag falls back to its RELAY_* variable).
     #[command(flatten)]
     pub(super) sink: Box<SinkArgs>,
@@ -132,7 +137,18 @@ pub fn run(a: ProcessArgs) -> anyhow::Result<ExitCode> {
     // events themselves. RUST_LOG overrides the level.
     crate::logging::init_stderr();
     if let Some(source) = a.source.clone() {
-        return super::backfill::run(&a, &source);
+        return super::backfill::run(&super::backfill::Request {
+            source: &source,
+            args: &a.backfill,
+            format: a.format,
+            tables: &a.tables,
+            tenants: &a.tenants,
+            max_row_bytes: a.max_row_bytes,
+            out: a.out.as_deref(),
+            dead_letter: a.dead_letter.as_deref(),
+            sink: &a.sink,
+            transforms: a.transforms()?,
+        });
     }
     // A bad transform stops here, before any input is read or output opened.
     let transforms = a.transforms()?;
@@ -212,8 +228,17 @@ pub fn run(a: ProcessArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot write dead letters to {}", dead_path.display()))?;
     bar.finish_and_clear();
     summary(&proc.stats, started.elapsed().as_secs_f64(), inputs.len());
+    // Counts on one line that fits a terminal; the list on request (the handler logs each
+    // entry as `event=schema_drift`).
     if let Some(drift) = proc.drift.summary() {
-        eprintln!("{drift}");
+        if a.drift_report {
+            eprintln!("{drift}:");
+            for line in proc.drift.report() {
+                eprintln!("  {line}");
+            }
+        } else {
+            eprintln!("{drift} (--drift-report for the list)");
+        }
     }
     let st = sink.stats();
     if st.requests > 0 {

@@ -5,10 +5,10 @@
 //! the original row.
 
 use super::{Outcome, Scratch, Transforms};
+use crate::event::{Batch, SourceRef};
 use crate::normalize::drift::Drift;
-use crate::normalize::{event_id, Normalizer, SourceRef, Undecoded};
+use crate::normalize::{event_id, Normalizer, Undecoded};
 use crate::rows::{Row, RowParser};
-use crate::sink::Batch;
 use crate::tables::{TableInfo, TableName};
 use std::sync::Arc;
 
