@@ -120,6 +120,11 @@ pub fn run(a: &ProcessArgs, source: &str) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
+        if a.out.is_none() {
+            if let Some(done) = crate::sink::es_templates::install_at_startup(&sink_config).await? {
+                eprintln!("elasticsearch templates: {done}");
+            }
+        }
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {

@@ -6,6 +6,7 @@ mod process;
 mod redrive;
 mod schema;
 mod serve;
+mod setup;
 mod status;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +34,8 @@ enum Command {
     Redrive(redrive::RedriveArgs),
     /// Print the table registry: every Advanced Hunting table, its columns and JSON columns.
     Schema(schema::SchemaArgs),
+    /// Prepare a destination: install the Elasticsearch / OpenSearch index templates.
+    Setup(setup::SetupArgs),
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -45,6 +48,7 @@ pub fn main() -> ExitCode {
         Command::Status(a) => status::run(a),
         Command::Redrive(a) => redrive::run(a),
         Command::Schema(a) => schema::run(a),
+        Command::Setup(a) => setup::run(a),
     };
     match result {
         Ok(code) => code,

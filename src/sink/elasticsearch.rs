@@ -76,6 +76,11 @@ pub struct EsConfig {
     pub pipeline: Option<String>,
     /// Transport: timeout, concurrency, caps, gzip, retries.
     pub http: HttpOptions,
+    /// Send a JSON column value that is not an object (or an array of objects) as
+    /// `{"value": …}`, so `flattened` / `flat_object` fields take it (`RELAY_ES_JSON_OBJECTS`).
+    pub json_objects: bool,
+    /// Install the index templates at start-up (`RELAY_ES_INSTALL_TEMPLATES`).
+    pub install_templates: bool,
 }
 
 impl fmt::Debug for EsConfig {
@@ -86,6 +91,8 @@ impl fmt::Debug for EsConfig {
             .field("auth", &self.auth)
             .field("pipeline", &self.pipeline)
             .field("http", &self.http)
+            .field("json_objects", &self.json_objects)
+            .field("install_templates", &self.install_templates)
             .finish()
     }
 }
@@ -99,6 +106,8 @@ impl EsConfig {
             auth: EsAuth::None,
             pipeline: None,
             http: HttpOptions::default(),
+            json_objects: true,
+            install_templates: false,
         }
     }
 
@@ -164,6 +173,8 @@ impl EsConfig {
                 retry,
                 ..HttpOptions::default()
             },
+            json_objects: s.bool("RELAY_ES_JSON_OBJECTS")?,
+            install_templates: s.bool("RELAY_ES_INSTALL_TEMPLATES")?,
         })
     }
 }
@@ -198,6 +209,8 @@ pub struct Elasticsearch {
     target: String,
     /// The index template split at `{table}` (one piece when it has none).
     index: Vec<String>,
+    /// See [`EsConfig::json_objects`].
+    json_objects: bool,
 }
 
 impl fmt::Debug for Elasticsearch {
@@ -235,28 +248,84 @@ impl HttpSink<Elasticsearch> {
             target: target_of(&c.url),
             url,
             index: c.index.split("{table}").map(str::to_string).collect(),
+            json_objects: c.json_objects,
         };
         let mut sink = HttpSink::with(dest, c.http, "RELAY_ES_URL")?;
-        let auth = match &c.auth {
-            EsAuth::None => None,
-            EsAuth::ApiKey(k) => Some(format!("ApiKey {k}")),
-            EsAuth::Basic { username, password } => Some(format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
-            )),
-        };
-        if let Some(a) = auth {
-            let mut v = HeaderValue::from_str(&a).map_err(|_| {
-                ConfigError::new(
-                    "RELAY_ES_API_KEY",
-                    "(or RELAY_ES_USERNAME/RELAY_ES_PASSWORD) holds characters not allowed in a header",
-                )
-            })?;
-            v.set_sensitive(true);
+        if let Some(v) = auth_header(&c.auth)? {
             sink.base_headers_mut().insert(AUTHORIZATION, v);
         }
         Ok(sink)
     }
+}
+
+/// The `Authorization` header of `auth` (marked sensitive), if any.
+pub(crate) fn auth_header(auth: &EsAuth) -> Result<Option<HeaderValue>, ConfigError> {
+    let a = match auth {
+        EsAuth::None => return Ok(None),
+        EsAuth::ApiKey(k) => format!("ApiKey {k}"),
+        EsAuth::Basic { username, password } => format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+        ),
+    };
+    let mut v = HeaderValue::from_str(&a).map_err(|_| {
+        ConfigError::new(
+            "RELAY_ES_API_KEY",
+            "(or RELAY_ES_USERNAME/RELAY_ES_PASSWORD) holds characters not allowed in a header",
+        )
+    })?;
+    v.set_sensitive(true);
+    Ok(Some(v))
+}
+
+/// The event `doc` (with `@timestamp` in front) with each JSON column of `table` whose value is
+/// not an object, null, or an array of objects wrapped as `{"value": …}`; `None` when no
+/// value needs it (the common case: the event is sent as it is). `flattened` (Elasticsearch)
+/// and `flat_object` (OpenSearch) refuse a string, a number or an array of strings at their
+/// root, and the export has all three in JSON columns (arrays of addresses, text that is not
+/// JSON). The rewritten event's keys come out sorted.
+fn wrap_json_columns(table: &str, doc: &[u8]) -> Option<Vec<u8>> {
+    use serde_json::value::RawValue;
+    use std::collections::BTreeMap;
+    let info = crate::tables::lookup(table);
+    let is_json = |c: &str| match info {
+        Some(i) => i.is_json_column(c),
+        None => c == crate::tables::ADDITIONAL_FIELDS,
+    };
+    // A quick look first: most events have no JSON column value to wrap.
+    let mut top: BTreeMap<String, &RawValue> = serde_json::from_slice(doc).ok()?;
+    let props: BTreeMap<String, &RawValue> =
+        serde_json::from_str(top.get("properties")?.get()).ok()?;
+    let fits = |v: &RawValue| {
+        let t = v.get().trim_start();
+        match t.as_bytes().first() {
+            Some(b'{') | Some(b'n') => true,
+            Some(b'[') => serde_json::from_str::<Vec<&RawValue>>(t).is_ok_and(|items| {
+                items.iter().all(|i| {
+                    matches!(
+                        i.get().trim_start().as_bytes().first(),
+                        Some(b'{') | Some(b'n')
+                    )
+                })
+            }),
+            _ => false,
+        }
+    };
+    if props.iter().all(|(k, v)| !is_json(k) || fits(v)) {
+        return None;
+    }
+    let mut wrapped: BTreeMap<&str, Box<RawValue>> = BTreeMap::new();
+    for (k, v) in &props {
+        let raw = if is_json(k) && !fits(v) {
+            RawValue::from_string(format!("{{\"value\":{}}}", v.get())).ok()?
+        } else {
+            (*v).to_owned()
+        };
+        wrapped.insert(k, raw);
+    }
+    let props = serde_json::value::to_raw_value(&wrapped).ok()?;
+    top.insert("properties".into(), &props);
+    serde_json::to_vec(&top).ok()
 }
 
 /// One item of a `_bulk` answer: `{"create":{"status":201,…}}`.
@@ -314,6 +383,11 @@ impl Destination for Elasticsearch {
         "application/x-ndjson"
     }
 
+    fn dead_letters_oversize(&self) -> bool {
+        // A document over http.max_content_length can never be indexed; the others can.
+        true
+    }
+
     fn append(&self, batch: &Batch, i: usize, _first: bool, out: &mut Vec<u8>) {
         let it = &batch.items()[i];
         out.extend_from_slice(b"{\"create\":{\"_index\":\"");
@@ -334,7 +408,14 @@ impl Destination for Elasticsearch {
         out.extend_from_slice(b"\",\"_id\":\"");
         out.extend_from_slice(it.id.as_str().as_bytes());
         out.extend_from_slice(b"\"}}\n");
+        let start = out.len();
         append_with_time(batch, i, "@timestamp", out);
+        if self.json_objects {
+            if let Some(doc) = wrap_json_columns(it.table.as_ref(), &out[start..]) {
+                out.truncate(start);
+                out.extend_from_slice(&doc);
+            }
+        }
         out.push(b'\n');
     }
 
@@ -520,5 +601,33 @@ mod tests {
             r#"{"@timestamp":"2026-01-01T00:00:00.000000Z","id":"x"}"#
         );
         assert!(text.ends_with('\n'));
+    }
+
+    #[test]
+    fn json_column_values_that_are_not_objects_are_wrapped() {
+        let doc = br#"{"@timestamp":"t","id":"x","properties":{"AdditionalFields":["a","b"],"RawEventData":{"k":1},"ActivityObjects":[{"a":1},null],"FileName":"x.exe","DnsAddresses":"not json"}}"#;
+        let out =
+            wrap_json_columns("DeviceNetworkInfo", doc).map(|v| String::from_utf8(v).unwrap());
+        let v: serde_json::Value = serde_json::from_str(out.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            v["properties"]["AdditionalFields"],
+            serde_json::json!({"value":["a","b"]})
+        );
+        assert_eq!(
+            v["properties"]["DnsAddresses"],
+            serde_json::json!({"value":"not json"})
+        );
+        assert_eq!(v["properties"]["FileName"], "x.exe");
+        assert_eq!(v["id"], "x");
+        // Objects, arrays of objects and null pass; nothing to wrap leaves the event as it is.
+        let fine =
+            br#"{"id":"x","properties":{"AdditionalFields":{"a":[1,"b"]},"FileName":["x"]}}"#;
+        assert!(wrap_json_columns("DeviceNetworkInfo", fine).is_none());
+        // Unknown tables: AdditionalFields only.
+        let other = br#"{"id":"x","properties":{"AdditionalFields":5,"Other":[1]}}"#;
+        let v: serde_json::Value =
+            serde_json::from_slice(&wrap_json_columns("NewTable", other).unwrap()).unwrap();
+        assert_eq!(v["properties"]["AdditionalFields"]["value"], 5);
+        assert_eq!(v["properties"]["Other"], serde_json::json!([1]));
     }
 }
