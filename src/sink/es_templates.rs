@@ -453,6 +453,9 @@ async fn detect_with(client: &Client) -> anyhow::Result<Engine> {
 pub async fn install(c: &EsConfig, opts: &TemplateOptions) -> anyhow::Result<Installed> {
     let client = Client::new(c)?;
     let engine = detect_with(&client).await?;
+    if engine.flavor == Flavor::OpenSearch && opts.ilm_policy.is_some() {
+        bail!("{engine} has no ILM (index.lifecycle.name); give an ISM policy an ism_template matching the indices instead (docs/sinks.md)");
+    }
     let t = templates(&c.index, engine.flavor, opts);
     let mut unchanged = 0;
     for (kind, list) in [
