@@ -292,7 +292,14 @@ fn wrap_json_columns(table: &str, doc: &[u8]) -> Option<Vec<u8>> {
         Some(i) => i.is_json_column(c),
         None => c == crate::tables::ADDITIONAL_FIELDS,
     };
-    // A quick look first: most events have no JSON column value to wrap.
+    // A quick look first (no parse): most events have no JSON column value to wrap.
+    let cols: &[&str] = match info {
+        Some(i) => i.json_columns,
+        None => &[crate::tables::ADDITIONAL_FIELDS],
+    };
+    if !cols.iter().any(|c| may_need_wrap(doc, c)) {
+        return None;
+    }
     let mut top: BTreeMap<String, &RawValue> = serde_json::from_slice(doc).ok()?;
     let props: BTreeMap<String, &RawValue> =
         serde_json::from_str(top.get("properties")?.get()).ok()?;
@@ -326,6 +333,46 @@ fn wrap_json_columns(table: &str, doc: &[u8]) -> Option<Vec<u8>> {
     let props = serde_json::value::to_raw_value(&wrapped).ok()?;
     top.insert("properties".into(), &props);
     serde_json::to_vec(&top).ok()
+}
+
+/// True unless every `"column":` key in `doc` is followed by an object, null, or an array of
+/// objects (or the key is absent). A key found elsewhere (nested, or inside a string) can only
+/// make this true, which costs a parse, never a wrong answer.
+fn may_need_wrap(doc: &[u8], column: &str) -> bool {
+    use serde_json::value::RawValue;
+    let name = column.as_bytes();
+    let skip_ws = |mut i: usize| {
+        while doc.get(i).is_some_and(u8::is_ascii_whitespace) {
+            i += 1;
+        }
+        i
+    };
+    for at in memchr::memmem::find_iter(doc, name) {
+        let end = at + name.len();
+        if at == 0 || doc[at - 1] != b'"' || doc.get(end) != Some(&b'"') {
+            continue;
+        }
+        let colon = skip_ws(end + 1);
+        if doc.get(colon) != Some(&b':') {
+            continue;
+        }
+        let v = skip_ws(colon + 1);
+        match doc.get(v) {
+            Some(b'{') | Some(b'n') => {}
+            Some(b'[') => {
+                let mut items =
+                    serde_json::Deserializer::from_slice(&doc[v..]).into_iter::<Vec<&RawValue>>();
+                let objects = matches!(items.next(), Some(Ok(list)) if list.iter().all(|i| {
+                    matches!(i.get().trim_start().as_bytes().first(), Some(b'{') | Some(b'n'))
+                }));
+                if !objects {
+                    return true;
+                }
+            }
+            _ => return true,
+        }
+    }
+    false
 }
 
 /// One item of a `_bulk` answer: `{"create":{"status":201,…}}`.
@@ -623,6 +670,12 @@ mod tests {
         let fine =
             br#"{"id":"x","properties":{"AdditionalFields":{"a":[1,"b"]},"FileName":["x"]}}"#;
         assert!(wrap_json_columns("DeviceNetworkInfo", fine).is_none());
+        // An array with an object first and a string later is wrapped too.
+        let mixed = br#"{"id":"x","properties":{"AdditionalFields":[{"a":1}, "b"]}}"#;
+        let v: serde_json::Value =
+            serde_json::from_slice(&wrap_json_columns("DeviceNetworkInfo", mixed).unwrap())
+                .unwrap();
+        assert_eq!(v["properties"]["AdditionalFields"]["value"][1], "b");
         // Unknown tables: AdditionalFields only.
         let other = br#"{"id":"x","properties":{"AdditionalFields":5,"Other":[1]}}"#;
         let v: serde_json::Value =
