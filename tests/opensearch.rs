@@ -504,19 +504,8 @@ async fn refused_items_are_dead_lettered_with_the_engines_error_type() {
     std::fs::create_dir_all(&input).unwrap();
     // DeviceProcessEvents goes to a closed index; DeviceEvents to an open one, where one row's
     // AdditionalFields holds a string too long for flat_object (Lucene's 32766-byte term limit).
+    // The templates come from RELAY_ES_INSTALL_TEMPLATES=true this time.
     let index = "it-fail-{table}";
-    let (ok, _, err) = relay(
-        &[
-            "setup",
-            "elasticsearch",
-            "--es-url",
-            &url,
-            "--es-index",
-            index,
-        ],
-        &[],
-    );
-    assert!(ok, "{err}");
     let closed = "it-fail-deviceprocessevents";
     let (s, v) = call(reqwest::Method::PUT, &format!("{url}/{closed}"), None).await;
     assert_eq!(s, 200, "{v}");
@@ -554,7 +543,14 @@ async fn refused_items_are_dead_lettered_with_the_engines_error_type() {
         index,
         &[&input],
         &dead_path,
-        &[("RELAY_ES_GZIP", "true")],
+        &[
+            ("RELAY_ES_GZIP", "true"),
+            ("RELAY_ES_INSTALL_TEMPLATES", "true"),
+        ],
+    );
+    assert!(
+        err.contains("elasticsearch templates: OpenSearch 2.19"),
+        "{err}"
     );
     assert!(err.contains(" 6 dead-lettered"), "{err}");
     let d = dead(&dead_path);
