@@ -41,7 +41,7 @@ case "$cmd" in
     if [ ! -f "$project/target/classpath.txt" ] || [ ! -d "$project/target/classes" ] \
       || [ -n "$(find "$project/pom.xml" "$project/src" -newer "$project/target/classpath.txt" -type f 2>/dev/null)" ]; then
       echo "== building the OpenSearch test node (mvn, Maven Central)" >&2
-      mvn -B -q -f "$project/pom.xml" package -DskipTests >&2
+      mvn -B -q -Dstyle.color=never -f "$project/pom.xml" package -DskipTests >&2
     fi
     cp="$project/target/classes:$(cat "$project/target/classpath.txt")"
     heap=${OPENSEARCH_HEAP:-512m}
