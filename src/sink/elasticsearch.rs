@@ -13,6 +13,10 @@
 //! version_conflict_engine_exception`, which counts as delivered), and works on data streams,
 //! which accept only `create`.
 //!
+//! A JSON column value that is not an object (an array of strings, text) is sent as
+//! `{"value": …}` so the `flattened` / `flat_object` fields of the relay's index templates
+//! ([`super::es_templates`]) take it (`RELAY_ES_JSON_OBJECTS`).
+//!
 //! The answer is read item by item: items failing with 429 or 5xx are sent again (only they);
 //! items failing with another 4xx (mapping errors) come back as [`super::Rejected`] for the
 //! dead-letter destination, with the error type and reason, and the drain goes on. A 413 to the
@@ -278,103 +282,6 @@ pub(crate) fn auth_header(auth: &EsAuth) -> Result<Option<HeaderValue>, ConfigEr
     Ok(Some(v))
 }
 
-/// The event `doc` (with `@timestamp` in front) with each JSON column of `table` whose value is
-/// not an object, null, or an array of objects wrapped as `{"value": …}`; `None` when no
-/// value needs it (the common case: the event is sent as it is). `flattened` (Elasticsearch)
-/// and `flat_object` (OpenSearch) refuse a string, a number or an array of strings at their
-/// root, and the export has all three in JSON columns (arrays of addresses, text that is not
-/// JSON). The rewritten event's keys come out sorted.
-fn wrap_json_columns(table: &str, doc: &[u8]) -> Option<Vec<u8>> {
-    use serde_json::value::RawValue;
-    use std::collections::BTreeMap;
-    let info = crate::tables::lookup(table);
-    let is_json = |c: &str| match info {
-        Some(i) => i.is_json_column(c),
-        None => c == crate::tables::ADDITIONAL_FIELDS,
-    };
-    // A quick look first (no parse): most events have no JSON column value to wrap.
-    let cols: &[&str] = match info {
-        Some(i) => i.json_columns,
-        None => &[crate::tables::ADDITIONAL_FIELDS],
-    };
-    if !cols.iter().any(|c| may_need_wrap(doc, c)) {
-        return None;
-    }
-    let mut top: BTreeMap<String, &RawValue> = serde_json::from_slice(doc).ok()?;
-    let props: BTreeMap<String, &RawValue> =
-        serde_json::from_str(top.get("properties")?.get()).ok()?;
-    let fits = |v: &RawValue| {
-        let t = v.get().trim_start();
-        match t.as_bytes().first() {
-            Some(b'{') | Some(b'n') => true,
-            Some(b'[') => serde_json::from_str::<Vec<&RawValue>>(t).is_ok_and(|items| {
-                items.iter().all(|i| {
-                    matches!(
-                        i.get().trim_start().as_bytes().first(),
-                        Some(b'{') | Some(b'n')
-                    )
-                })
-            }),
-            _ => false,
-        }
-    };
-    if props.iter().all(|(k, v)| !is_json(k) || fits(v)) {
-        return None;
-    }
-    let mut wrapped: BTreeMap<&str, Box<RawValue>> = BTreeMap::new();
-    for (k, v) in &props {
-        let raw = if is_json(k) && !fits(v) {
-            RawValue::from_string(format!("{{\"value\":{}}}", v.get())).ok()?
-        } else {
-            (*v).to_owned()
-        };
-        wrapped.insert(k, raw);
-    }
-    let props = serde_json::value::to_raw_value(&wrapped).ok()?;
-    top.insert("properties".into(), &props);
-    serde_json::to_vec(&top).ok()
-}
-
-/// True unless every `"column":` key in `doc` is followed by an object, null, or an array of
-/// objects (or the key is absent). A key found elsewhere (nested, or inside a string) can only
-/// make this true, which costs a parse, never a wrong answer.
-fn may_need_wrap(doc: &[u8], column: &str) -> bool {
-    use serde_json::value::RawValue;
-    let name = column.as_bytes();
-    let skip_ws = |mut i: usize| {
-        while doc.get(i).is_some_and(u8::is_ascii_whitespace) {
-            i += 1;
-        }
-        i
-    };
-    for at in memchr::memmem::find_iter(doc, name) {
-        let end = at + name.len();
-        if at == 0 || doc[at - 1] != b'"' || doc.get(end) != Some(&b'"') {
-            continue;
-        }
-        let colon = skip_ws(end + 1);
-        if doc.get(colon) != Some(&b':') {
-            continue;
-        }
-        let v = skip_ws(colon + 1);
-        match doc.get(v) {
-            Some(b'{') | Some(b'n') => {}
-            Some(b'[') => {
-                let mut items =
-                    serde_json::Deserializer::from_slice(&doc[v..]).into_iter::<Vec<&RawValue>>();
-                let objects = matches!(items.next(), Some(Ok(list)) if list.iter().all(|i| {
-                    matches!(i.get().trim_start().as_bytes().first(), Some(b'{') | Some(b'n'))
-                }));
-                if !objects {
-                    return true;
-                }
-            }
-            _ => return true,
-        }
-    }
-    false
-}
-
 /// One item of a `_bulk` answer: `{"create":{"status":201,…}}`.
 #[derive(Deserialize)]
 struct BulkAnswer {
@@ -458,7 +365,9 @@ impl Destination for Elasticsearch {
         let start = out.len();
         append_with_time(batch, i, "@timestamp", out);
         if self.json_objects {
-            if let Some(doc) = wrap_json_columns(it.table.as_ref(), &out[start..]) {
+            if let Some(doc) =
+                super::es_templates::wrap_json_columns(it.table.as_ref(), &out[start..])
+            {
                 out.truncate(start);
                 out.extend_from_slice(&doc);
             }
@@ -648,39 +557,5 @@ mod tests {
             r#"{"@timestamp":"2026-01-01T00:00:00.000000Z","id":"x"}"#
         );
         assert!(text.ends_with('\n'));
-    }
-
-    #[test]
-    fn json_column_values_that_are_not_objects_are_wrapped() {
-        let doc = br#"{"@timestamp":"t","id":"x","properties":{"AdditionalFields":["a","b"],"RawEventData":{"k":1},"ActivityObjects":[{"a":1},null],"FileName":"x.exe","DnsAddresses":"not json"}}"#;
-        let out =
-            wrap_json_columns("DeviceNetworkInfo", doc).map(|v| String::from_utf8(v).unwrap());
-        let v: serde_json::Value = serde_json::from_str(out.as_deref().unwrap()).unwrap();
-        assert_eq!(
-            v["properties"]["AdditionalFields"],
-            serde_json::json!({"value":["a","b"]})
-        );
-        assert_eq!(
-            v["properties"]["DnsAddresses"],
-            serde_json::json!({"value":"not json"})
-        );
-        assert_eq!(v["properties"]["FileName"], "x.exe");
-        assert_eq!(v["id"], "x");
-        // Objects, arrays of objects and null pass; nothing to wrap leaves the event as it is.
-        let fine =
-            br#"{"id":"x","properties":{"AdditionalFields":{"a":[1,"b"]},"FileName":["x"]}}"#;
-        assert!(wrap_json_columns("DeviceNetworkInfo", fine).is_none());
-        // An array with an object first and a string later is wrapped too.
-        let mixed = br#"{"id":"x","properties":{"AdditionalFields":[{"a":1}, "b"]}}"#;
-        let v: serde_json::Value =
-            serde_json::from_slice(&wrap_json_columns("DeviceNetworkInfo", mixed).unwrap())
-                .unwrap();
-        assert_eq!(v["properties"]["AdditionalFields"]["value"][1], "b");
-        // Unknown tables: AdditionalFields only.
-        let other = br#"{"id":"x","properties":{"AdditionalFields":5,"Other":[1]}}"#;
-        let v: serde_json::Value =
-            serde_json::from_slice(&wrap_json_columns("NewTable", other).unwrap()).unwrap();
-        assert_eq!(v["properties"]["AdditionalFields"]["value"], 5);
-        assert_eq!(v["properties"]["Other"], serde_json::json!([1]));
     }
 }

@@ -14,7 +14,7 @@
 //! - every JSON column as a field that takes any object: `flattened` on Elasticsearch,
 //!   `flat_object` on OpenSearch. Both take only an object (or an array of objects) at the
 //!   field's root, which is why the sink sends a JSON column value that is not one as
-//!   `{"value": …}` (`RELAY_ES_JSON_OBJECTS`, on by default);
+//!   `{"value": …}` ([`wrap_json_columns`]; `RELAY_ES_JSON_OBJECTS`, on by default);
 //!
 //! with `index.mapping.ignore_malformed` on, so a value the docs type wrongly (the docs lag the
 //! wire) is kept in `_source` and left out of the index instead of refusing the event.
@@ -332,6 +332,103 @@ pub fn templates(index: &str, flavor: Flavor, opts: &TemplateOptions) -> Templat
     }
 }
 
+/// The event `doc` (with `@timestamp` in front) with each JSON column of `table` whose value is
+/// not an object, null, or an array of objects wrapped as `{"value": …}`; `None` when no
+/// value needs it (the common case: the event is sent as it is). `flattened` (Elasticsearch)
+/// and `flat_object` (OpenSearch) refuse a string, a number or an array of strings at their
+/// root, and the export has all three in JSON columns (arrays of addresses, text that is not
+/// JSON). The rewritten event's keys come out sorted.
+pub(crate) fn wrap_json_columns(table: &str, doc: &[u8]) -> Option<Vec<u8>> {
+    use serde_json::value::RawValue;
+    use std::collections::BTreeMap;
+    let info = crate::tables::lookup(table);
+    let is_json = |c: &str| match info {
+        Some(i) => i.is_json_column(c),
+        None => c == crate::tables::ADDITIONAL_FIELDS,
+    };
+    // A quick look first (no parse): most events have no JSON column value to wrap.
+    let cols: &[&str] = match info {
+        Some(i) => i.json_columns,
+        None => &[crate::tables::ADDITIONAL_FIELDS],
+    };
+    if !cols.iter().any(|c| may_need_wrap(doc, c)) {
+        return None;
+    }
+    let mut top: BTreeMap<String, &RawValue> = serde_json::from_slice(doc).ok()?;
+    let props: BTreeMap<String, &RawValue> =
+        serde_json::from_str(top.get("properties")?.get()).ok()?;
+    let fits = |v: &RawValue| {
+        let t = v.get().trim_start();
+        match t.as_bytes().first() {
+            Some(b'{') | Some(b'n') => true,
+            Some(b'[') => serde_json::from_str::<Vec<&RawValue>>(t).is_ok_and(|items| {
+                items.iter().all(|i| {
+                    matches!(
+                        i.get().trim_start().as_bytes().first(),
+                        Some(b'{') | Some(b'n')
+                    )
+                })
+            }),
+            _ => false,
+        }
+    };
+    if props.iter().all(|(k, v)| !is_json(k) || fits(v)) {
+        return None;
+    }
+    let mut wrapped: BTreeMap<&str, Box<RawValue>> = BTreeMap::new();
+    for (k, v) in &props {
+        let raw = if is_json(k) && !fits(v) {
+            RawValue::from_string(format!("{{\"value\":{}}}", v.get())).ok()?
+        } else {
+            (*v).to_owned()
+        };
+        wrapped.insert(k, raw);
+    }
+    let props = serde_json::value::to_raw_value(&wrapped).ok()?;
+    top.insert("properties".into(), &props);
+    serde_json::to_vec(&top).ok()
+}
+
+/// True unless every `"column":` key in `doc` is followed by an object, null, or an array of
+/// objects (or the key is absent). A key found elsewhere (nested, or inside a string) can only
+/// make this true, which costs a parse, never a wrong answer.
+fn may_need_wrap(doc: &[u8], column: &str) -> bool {
+    use serde_json::value::RawValue;
+    let name = column.as_bytes();
+    let skip_ws = |mut i: usize| {
+        while doc.get(i).is_some_and(u8::is_ascii_whitespace) {
+            i += 1;
+        }
+        i
+    };
+    for at in memchr::memmem::find_iter(doc, name) {
+        let end = at + name.len();
+        if at == 0 || doc[at - 1] != b'"' || doc.get(end) != Some(&b'"') {
+            continue;
+        }
+        let colon = skip_ws(end + 1);
+        if doc.get(colon) != Some(&b':') {
+            continue;
+        }
+        let v = skip_ws(colon + 1);
+        match doc.get(v) {
+            Some(b'{') | Some(b'n') => {}
+            Some(b'[') => {
+                let mut items =
+                    serde_json::Deserializer::from_slice(&doc[v..]).into_iter::<Vec<&RawValue>>();
+                let objects = matches!(items.next(), Some(Ok(list)) if list.iter().all(|i| {
+                    matches!(i.get().trim_start().as_bytes().first(), Some(b'{') | Some(b'n'))
+                }));
+                if !objects {
+                    return true;
+                }
+            }
+            _ => return true,
+        }
+    }
+    false
+}
+
 /// What [`install`] did.
 #[derive(Debug, Clone)]
 pub struct Installed {
@@ -595,5 +692,39 @@ mod tests {
             t.components[0].1["template"]["settings"]["index.lifecycle.name"],
             "mde-30d"
         );
+    }
+
+    #[test]
+    fn json_column_values_that_are_not_objects_are_wrapped() {
+        let doc = br#"{"@timestamp":"t","id":"x","properties":{"AdditionalFields":["a","b"],"RawEventData":{"k":1},"ActivityObjects":[{"a":1},null],"FileName":"x.exe","DnsAddresses":"not json"}}"#;
+        let out =
+            wrap_json_columns("DeviceNetworkInfo", doc).map(|v| String::from_utf8(v).unwrap());
+        let v: serde_json::Value = serde_json::from_str(out.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            v["properties"]["AdditionalFields"],
+            serde_json::json!({"value":["a","b"]})
+        );
+        assert_eq!(
+            v["properties"]["DnsAddresses"],
+            serde_json::json!({"value":"not json"})
+        );
+        assert_eq!(v["properties"]["FileName"], "x.exe");
+        assert_eq!(v["id"], "x");
+        // Objects, arrays of objects and null pass; nothing to wrap leaves the event as it is.
+        let fine =
+            br#"{"id":"x","properties":{"AdditionalFields":{"a":[1,"b"]},"FileName":["x"]}}"#;
+        assert!(wrap_json_columns("DeviceNetworkInfo", fine).is_none());
+        // An array with an object first and a string later is wrapped too.
+        let mixed = br#"{"id":"x","properties":{"AdditionalFields":[{"a":1}, "b"]}}"#;
+        let v: serde_json::Value =
+            serde_json::from_slice(&wrap_json_columns("DeviceNetworkInfo", mixed).unwrap())
+                .unwrap();
+        assert_eq!(v["properties"]["AdditionalFields"]["value"][1], "b");
+        // Unknown tables: AdditionalFields only.
+        let other = br#"{"id":"x","properties":{"AdditionalFields":5,"Other":[1]}}"#;
+        let v: serde_json::Value =
+            serde_json::from_slice(&wrap_json_columns("NewTable", other).unwrap()).unwrap();
+        assert_eq!(v["properties"]["AdditionalFields"]["value"], 5);
+        assert_eq!(v["properties"]["Other"], serde_json::json!([1]));
     }
 }
