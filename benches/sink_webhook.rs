@@ -12,6 +12,9 @@
 //! Run: `cargo bench --bench sink_webhook` (optionally `-- EVENTS`, default 1000000). Under
 //! `cargo test` it makes a 5,000-event smoke run.
 
+#[path = "../tests/common/http.rs"]
+mod http;
+
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use mde_relay::sink::elasticsearch::{EsConfig, EsSink};
@@ -100,33 +103,18 @@ fn count(c: &Counts, headers: &axum::http::HeaderMap, body: &Bytes) -> usize {
 fn start_receiver() -> (url::Url, Arc<Counts>) {
     let counts = Arc::new(Counts::default());
     let c = counts.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let app = axum::Router::new()
-                .route("/in", axum::routing::post(receive))
-                .route("/_bulk", axum::routing::post(bulk))
-                .route(
-                    "/dataCollectionRules/{rule}/streams/{stream}",
-                    axum::routing::post(upload),
-                )
-                .route("/msi/token", axum::routing::get(token))
-                .layer(DefaultBodyLimit::disable())
-                .with_state(c);
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(l.local_addr().unwrap()).unwrap();
-            axum::serve(l, app).await.unwrap();
-        });
-    });
-    let addr = rx.recv().unwrap();
-    (
-        url::Url::parse(&format!("http://{addr}/in")).unwrap(),
-        counts,
-    )
+    let app = axum::Router::new()
+        .route("/in", axum::routing::post(receive))
+        .route("/_bulk", axum::routing::post(bulk))
+        .route(
+            "/dataCollectionRules/{rule}/streams/{stream}",
+            axum::routing::post(upload),
+        )
+        .route("/msi/token", axum::routing::get(token))
+        .layer(DefaultBodyLimit::disable())
+        .with_state(c);
+    let base = http::serve(app);
+    (base.join("in").unwrap(), counts)
 }
 
 struct Rng(u64);

@@ -164,7 +164,7 @@ param batchMaxEvents string = '500'
 @description('RELAY_BATCH_MAX_BYTES: bytes per request as sent (after serialization and compression).')
 param batchMaxBytes string = '1000000'
 
-@description('RELAY_FILE_PATH: file sink only.')
+@description('RELAY_FILE_PATH: file sink only; a file under /tmp/ (the package mount is read-only on Flex Consumption; /tmp is per instance and not kept).')
 param filePath string = ''
 
 @description('RELAY_WEBHOOK_URL: webhook sink URL (https). Secret: it often carries a token.')
@@ -310,7 +310,7 @@ var topicId = resourceId(topicSubscriptionId, topicResourceGroupName, 'Microsoft
 
 // Sink settings that cannot work fail the deployment here, with a message naming the parameter,
 // rather than every invocation at run time. RELAY_SINK is set from this value.
-var validatedSink = ((sink == 'webhook') && empty(webhookUrl)) ? fail('sink=webhook needs the parameter webhookUrl (RELAY_WEBHOOK_URL): the https URL events are posted to.') : (((sink == 'queue') && empty(queueSinkName)) ? fail('sink=queue needs the parameter queueSinkName (RELAY_QUEUE_NAME): the queue of the relay storage account that receives the events.') : (((sink == 'elasticsearch') && empty(esUrl)) ? fail('sink=elasticsearch needs the parameter esUrl (RELAY_ES_URL): the https URL of the cluster.') : (((sink == 'logs-ingestion') && createLogsRule && empty(logsWorkspaceId)) ? fail('sink=logs-ingestion with createLogsRule needs the parameter logsWorkspaceId: the resource id of the Log Analytics workspace.') : (((sink == 'logs-ingestion') && (!createLogsRule) && (empty(logsRuleId) || empty(logsEndpoint) || empty(logsRuleImmutableId))) ? fail('sink=logs-ingestion without createLogsRule needs the parameters logsRuleId, logsEndpoint and logsRuleImmutableId of the existing data collection rule.') : sink))))
+var validatedSink = ((sink == 'webhook') && empty(webhookUrl)) ? fail('sink=webhook needs the parameter webhookUrl (RELAY_WEBHOOK_URL): the https URL events are posted to.') : (((sink == 'queue') && empty(queueSinkName)) ? fail('sink=queue needs the parameter queueSinkName (RELAY_QUEUE_NAME): the queue of the relay storage account that receives the events.') : (((sink == 'elasticsearch') && empty(esUrl)) ? fail('sink=elasticsearch needs the parameter esUrl (RELAY_ES_URL): the https URL of the cluster.') : (((sink == 'logs-ingestion') && createLogsRule && empty(logsWorkspaceId)) ? fail('sink=logs-ingestion with createLogsRule needs the parameter logsWorkspaceId: the resource id of the Log Analytics workspace.') : (((sink == 'logs-ingestion') && (!createLogsRule) && (empty(logsRuleId) || empty(logsEndpoint) || empty(logsRuleImmutableId))) ? fail('sink=logs-ingestion without createLogsRule needs the parameters logsRuleId, logsEndpoint and logsRuleImmutableId of the existing data collection rule.') : (((sink == 'file') && (!startsWith(filePath, '/tmp/'))) ? fail('sink=file needs the parameter filePath (RELAY_FILE_PATH) set to a file under /tmp/, e.g. /tmp/mde-relay-events.ndjson: the app package mount of Flex Consumption is read-only, and /tmp is the instance disk (not kept when the instance goes).') : sink)))))
 
 // ---------------------------------------------------------------------------------------------
 // Identity
@@ -565,6 +565,12 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'MdeExportStorage__clientId'
           value: identity.properties.clientId
+        }
+        // The relay's own clients use the app's managed identity too (an operator's copy of
+        // these settings sets RELAY_CREDENTIAL=azurecli instead: docs/operations.md).
+        {
+          name: 'RELAY_CREDENTIAL'
+          value: 'managedidentity'
         }
         // Telemetry with Entra ID (the component has local auth disabled).
         {
@@ -849,3 +855,9 @@ output eventSubscriptionName string = blobCreatedSubscription.outputs.name
 output appInsightsName string = monitoring.outputs.name
 output logsRuleImmutableId string = createLogs ? logsIngestion.outputs.ruleImmutableId : logsRuleImmutableId
 output logsTableName string = createLogs ? logsIngestion.outputs.tableName : ''
+// For the teardown (docs/deploy.md): what this deployment created outside the relay group.
+output systemTopicCreated bool = !reuseTopic
+output logsRuleId string = createLogs ? logsIngestion.outputs.ruleId : ''
+output logsEndpointId string = createLogs ? logsIngestion.outputs.endpointId : ''
+output logsTableId string = createLogs ? logsIngestion.outputs.tableId : ''
+output logsRoleAssignmentId string = createLogs ? logsIngestion.outputs.publisherAssignmentId : ''

@@ -26,138 +26,27 @@
 //! before the checkpoint (the batch is sent again, with the same ids, by the next drain).
 
 use crate::deadletter::{DeadLetter, DeadLetterSink};
-use crate::normalize::Format;
-use crate::pipeline::{Filter, RowProcessor, Stats};
+use crate::event::Batch;
+use crate::pipeline::RowProcessor;
 use crate::rows::Framer;
-use crate::sink::{Batch, Sink};
+use crate::sink::Sink;
 use crate::source::{BlobKey, BlobProps, BlobType, Scoped};
 use crate::state::{Checkpoint, CheckpointStore, Lease, StoreError};
+mod lease;
+mod report;
+
+use lease::renew_loop;
+pub use report::{Contention, DrainSettings, Outcome, Report, SEND_GRACE};
+
 use anyhow::Context;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
-
-/// How a drain behaves.
-#[derive(Debug, Clone)]
-pub struct DrainSettings {
-    /// Bytes per ranged read (`RELAY_READ_CHUNK`).
-    pub chunk: usize,
-    /// Events per batch (`RELAY_BATCH_MAX_EVENTS`).
-    pub batch_max_events: usize,
-    /// Bytes per batch (`RELAY_BATCH_MAX_BYTES`).
-    pub batch_max_bytes: usize,
-    /// How long after its hour and its last write a blob counts as closed
-    /// (`RELAY_CLOSE_GRACE`).
-    pub close_grace: Duration,
-    /// Lease duration on a checkpoint (`RELAY_LEASE_SECONDS`, 15–60 s); renewed every third.
-    pub lease_ttl: Duration,
-    /// Event format.
-    pub format: Format,
-    /// Table / tenant allow-lists.
-    pub filter: Filter,
-    /// Longest accepted row.
-    pub max_line: usize,
-    /// Blobs drained at once by this process (`RELAY_DRAIN_CONCURRENCY`); bounds memory.
-    pub concurrency: usize,
-}
-
-impl Default for DrainSettings {
-    fn default() -> Self {
-        DrainSettings {
-            chunk: 4 << 20,
-            batch_max_events: 500,
-            batch_max_bytes: 1_000_000,
-            close_grace: Duration::from_secs(30 * 60),
-            lease_ttl: Duration::from_secs(30),
-            format: Format::Normalized,
-            filter: Filter::default(),
-            max_line: crate::rows::DEFAULT_MAX_LINE,
-            concurrency: 4,
-        }
-    }
-}
-
-/// How long past the drain deadline a batch already handed to the sink may take (retries and
-/// back-off included) before the drain gives up on it. Keeps an invocation inside
-/// `functionTimeout` (`RELAY_MAX_DRAIN_TIME` + this must stay below it).
-pub const SEND_GRACE: Duration = Duration::from_secs(60);
-
-/// What to do when another drain holds the blob.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Contention {
-    /// Return [`Outcome::Busy`] at once: the holder will forward the rows.
-    Skip,
-    /// Retry for up to this long, then return [`Outcome::Busy`].
-    Wait(Duration),
-}
-
-/// How a drain ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Read up to the committed length.
-    Drained,
-    /// Nothing new since the last drain.
-    UpToDate,
-    /// Another drain holds the blob.
-    Busy,
-    /// The blob does not exist (any more).
-    Missing,
-    /// Stopped early (shutdown or deadline) at a checkpoint.
-    Stopped,
-    /// Not started: no drain slot (`RELAY_DRAIN_CONCURRENCY`) came free before the deadline or
-    /// shutdown. Nothing was read and the checkpoint is unchanged; Tail drains the blob later.
-    Deferred,
-}
-
-/// What one drain did.
-#[derive(Debug, Clone)]
-pub struct Report {
-    /// The blob.
-    pub blob: String,
-    /// How it ended.
-    pub outcome: Outcome,
-    /// Offset the drain started at.
-    pub from: u64,
-    /// Offset checkpointed at the end.
-    pub to: u64,
-    /// Committed length of the blob when the drain started.
-    pub length: u64,
-    /// Rows, events, dead letters, skipped rows and bytes read by this drain.
-    pub stats: Stats,
-    /// Batches sent.
-    pub batches: u64,
-    /// The blob is closed (its last row processed).
-    pub closed: bool,
-    /// The blob was started over (shrunk or re-created).
-    pub restarted: bool,
-    /// Newest event time (properties.Timestamp, Unix seconds) among the events this drain
-    /// delivered; the `lag` of the drain summary is measured from it.
-    pub newest_event: Option<f64>,
-}
-
-impl Report {
-    fn new(key: &BlobKey, outcome: Outcome) -> Self {
-        Report {
-            blob: key.to_string(),
-            outcome,
-            from: 0,
-            to: 0,
-            length: 0,
-            stats: Stats::default(),
-            batches: 0,
-            closed: false,
-            restarted: false,
-            newest_event: None,
-        }
-    }
-}
 
 /// True when `key` will not grow any more: it is not an append blob, or its hour ended and it
 /// was last written more than `grace` ago. Only then is a final unterminated line a row.
@@ -366,6 +255,11 @@ impl Drainer {
         &self.settings
     }
 
+    /// The dead-letter destination.
+    pub fn dead_letters(&self) -> &Arc<dyn DeadLetterSink> {
+        &self.dead
+    }
+
     /// The sink.
     pub fn sink(&self) -> &Arc<dyn Sink> {
         &self.sink
@@ -449,32 +343,6 @@ impl Drainer {
             p = self.permits.acquire() => Ok(Some(p.context("drainer closed")?)),
             _ = expired => Ok(None),
             _ = stop.wait_for(|s| *s) => Ok(None),
-        }
-    }
-
-    async fn lease(
-        &self,
-        key: &BlobKey,
-        contention: Contention,
-        deadline: Option<Instant>,
-    ) -> anyhow::Result<Option<Lease>> {
-        let started = Instant::now();
-        loop {
-            if let Some(l) = self.store.acquire(key, self.settings.lease_ttl).await? {
-                return Ok(Some(l));
-            }
-            match contention {
-                Contention::Wait(max)
-                    if started.elapsed() < max && !self.stopping() && !Self::past(deadline) =>
-                {
-                    let mut pause = Duration::from_millis(500);
-                    if let Some(d) = deadline {
-                        pause = pause.min(d.saturating_duration_since(Instant::now()));
-                    }
-                    tokio::time::sleep(pause).await;
-                }
-                _ => return Ok(None),
-            }
         }
     }
 
@@ -620,7 +488,7 @@ impl Drainer {
         report.batches = run.batches;
         report.closed = run.cp.closed;
         report.newest_event = run.newest;
-        crate::metrics::drain_summary(key, &report, started.elapsed());
+        crate::metrics::drain_summary(key, &report.summary(), started.elapsed());
         if report.stats.rows > 0 || report.outcome == Outcome::Stopped || report.restarted {
             info!(
                 blob = %key,
@@ -638,25 +506,6 @@ impl Drainer {
             );
         }
         Ok(report)
-    }
-}
-
-/// Renews `lease` every third of its ttl; sets `lost` once renewals failed for a whole ttl.
-async fn renew_loop(store: Arc<dyn CheckpointStore>, lease: Lease, lost: Arc<AtomicBool>) {
-    let every = (lease.ttl / 3).max(Duration::from_secs(1));
-    let mut last_ok = Instant::now();
-    loop {
-        tokio::time::sleep(every).await;
-        match store.renew(&lease).await {
-            Ok(()) => last_ok = Instant::now(),
-            Err(e) => {
-                warn!(blob = %lease.key, error = %format!("{e:#}"), "lease renewal failed");
-                if last_ok.elapsed() >= lease.ttl {
-                    lost.store(true, Ordering::SeqCst);
-                    return;
-                }
-            }
-        }
     }
 }
 

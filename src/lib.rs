@@ -6,6 +6,8 @@
 //! * [`rows`]: cutting export blobs and files into rows ([`rows::framer`]) and parsing each
 //!   row ([`rows::RowParser`]). **A row is parsed here.**
 //! * [`tables`]: which tables exist, their containers and their JSON-in-string columns.
+//! * [`event`]: what passes between the stages ([`event::Batch`], [`event::EventId`],
+//!   [`event::Rejected`], [`event::SourceRef`]); it depends on no stage.
 //! * [`normalize`]: a row becomes an event of schema `mde-relay/v1` (docs/schema.md).
 //! * [`pipeline`]: the per-row step (parse, filter, normalize or dead-letter) every entry point
 //!   shares.
@@ -19,9 +21,12 @@
 //! * [`drain`]: forwards the new rows of one blob from its checkpoint. **A blob is read here.**
 //! * [`tail`]: finds blobs that grew (append blobs fire no event) and drains them.
 //! * [`handler`]: the Azure Functions custom handler (`serve`).
-//! * [`setup`]: builds these parts from settings; [`config`]: the table of every setting;
-//!   [`azure`]: storage connections and account SAS.
-//! * [`cli`]: the command-line entry point (`process`, `gen`, `serve`).
+//! * [`setup`]: builds these parts from settings, and the one [`drain::Drainer`]
+//!   ([`setup::drainer`]); [`config`]: the table of every setting, the settings reader and
+//!   every value parser; [`azure`]: storage connections, account SAS and the blob plumbing
+//!   ([`azure::blob`]) source, state and dead letters share.
+//! * [`cli`]: the command-line entry point (`process`, `gen`, `serve`); the only module (with
+//!   `main.rs`) that uses clap.
 //! * [`status`], [`redrive`], [`metrics`]: operating the relay: lag per table (read-only),
 //!   dead letters sent again, the `drain_summary` log line behind the alerts.
 
@@ -30,6 +35,7 @@ pub mod cli;
 pub mod config;
 pub mod deadletter;
 pub mod drain;
+pub mod event;
 pub mod gen;
 pub mod handler;
 pub mod logging;

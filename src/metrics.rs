@@ -13,8 +13,8 @@
 //! `lag_seconds` = now − the newest event timestamp (properties.Timestamp) delivered by this
 //! drain (absent when nothing was delivered or no event had a timestamp).
 
-use crate::drain::Report;
-use crate::sink::Batch;
+use crate::event::Batch;
+use crate::pipeline::Stats;
 use crate::source::BlobKey;
 use std::time::Duration;
 use tracing::info;
@@ -63,8 +63,26 @@ pub fn table_label(container: &str) -> String {
         .unwrap_or_else(|| container.to_string())
 }
 
+/// What one drain did, as the `drain_summary` line reports it (the drain fills it from its
+/// `drain::Report`, so this module does not depend on the drain).
+#[derive(Debug, Clone, Copy)]
+pub struct Summary<'a> {
+    /// How the drain ended (logged with its `Debug` form).
+    pub outcome: &'a dyn std::fmt::Debug,
+    /// Rows, events, dead letters, skipped rows and bytes read.
+    pub stats: &'a Stats,
+    /// Batches sent.
+    pub batches: u64,
+    /// Checkpoint offset after the drain.
+    pub offset: u64,
+    /// Blob length when the drain started.
+    pub length: u64,
+    /// Newest event time delivered (Unix seconds).
+    pub newest_event: Option<f64>,
+}
+
 /// Logs the `drain_summary` line of one drain. See the module documentation.
-pub fn drain_summary(key: &BlobKey, r: &Report, took: Duration) {
+pub fn drain_summary(key: &BlobKey, r: &Summary<'_>, took: Duration) {
     let lag = r.newest_event.map(|t| lag_seconds(t, chrono::Utc::now()));
     info!(
         event = "drain_summary",
@@ -79,9 +97,9 @@ pub fn drain_summary(key: &BlobKey, r: &Report, took: Duration) {
         skipped = r.stats.skipped,
         batches = r.batches,
         duration_ms = took.as_millis() as u64,
-        offset = r.to,
+        offset = r.offset,
         length = r.length,
-        pending_bytes = r.length.saturating_sub(r.to),
+        pending_bytes = r.length.saturating_sub(r.offset),
         lag_seconds = lag,
         "drain summary"
     );
@@ -90,7 +108,7 @@ pub fn drain_summary(key: &BlobKey, r: &Report, took: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sink::EventId;
+    use crate::event::EventId;
     use chrono::TimeZone;
 
     #[test]

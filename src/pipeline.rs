@@ -3,10 +3,10 @@
 //! [`DeadLetter`]. The CLI (local files) and the blob drain both drive this.
 
 use crate::deadletter::DeadLetter;
+use crate::event::{Batch, SourceRef};
 use crate::normalize::drift::Drift;
-use crate::normalize::{Format, Normalizer, SourceRef};
+use crate::normalize::{Format, Normalizer};
 use crate::rows::{Frame, RowError, RowParser};
-use crate::sink::Batch;
 use crate::tables;
 
 /// Counters of one run.

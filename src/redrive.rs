@@ -20,10 +20,11 @@
 
 use crate::deadletter::stored::{DeadLetterStore, Group};
 use crate::deadletter::DeadLetter;
+use crate::event::{Batch, EventId};
 use crate::normalize::Format;
 use crate::pipeline::{Filter, RowProcessor};
 use crate::rows::Frame;
-use crate::sink::{Batch, EventId, Sink};
+use crate::sink::Sink;
 use crate::source::BlobKey;
 use anyhow::Context;
 use base64::Engine;
@@ -378,12 +379,12 @@ mod tests {
         async fn deliver(
             &self,
             batch: &Batch,
-        ) -> Result<Vec<crate::sink::Rejected>, crate::sink::SinkError> {
+        ) -> Result<Vec<crate::event::Rejected>, crate::sink::SinkError> {
             let mut refused = Vec::new();
             for (i, it) in batch.items().iter().enumerate() {
                 let ev = String::from_utf8(batch.event(i).to_vec()).unwrap();
                 if ev.contains(self.refuse) {
-                    refused.push(crate::sink::Rejected {
+                    refused.push(crate::event::Rejected {
                         index: i,
                         reason: "mapper_parsing_exception: nope".into(),
                     });
@@ -406,7 +407,7 @@ mod tests {
         let mut batch = Batch::new();
         let id = EventId(*b"0123456789abcdef0123456789abcdef");
         batch.push_json(id, "AlertInfo".into(), None, event);
-        let refused = [crate::sink::Rejected {
+        let refused = [crate::event::Rejected {
             index: 0,
             reason: "first".into(),
         }];

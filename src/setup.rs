@@ -7,42 +7,35 @@
 //! names it.
 
 use crate::azure::StorageAccount;
-use crate::config::{env, env_or_default};
+use crate::config::{parse_long_duration, Settings};
 use crate::deadletter::blob::DeadLetterContainer;
 use crate::deadletter::{DeadLetterFile, DeadLetterSink};
-use crate::drain::DrainSettings;
+use crate::drain::{DrainSettings, Drainer};
 use crate::normalize::Format;
 use crate::pipeline::Filter;
 use crate::sink::Sink;
 use crate::source::{azure::AzureSource, local::DirSource, Scoped, Source};
 use crate::state::{azure::BlobCheckpointStore, local::DirCheckpointStore, CheckpointStore};
 use crate::tail::TailSettings;
-use anyhow::{anyhow, bail};
-use clap::ValueEnum;
+use anyhow::{anyhow, bail, Context};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// Connection setting of the export storage account.
 pub const EXPORT_CONNECTION: &str = "MdeExportStorage";
 /// Connection setting of the host's own storage (checkpoints, dead letters, the event queue).
 pub const HOST_CONNECTION: &str = "AzureWebJobsStorage";
 
-/// Parses durations: everything [`crate::sink::config::parse_duration`] accepts (`30s`, `15m`,
-/// `1h`, `250ms`, bare seconds, `hh:mm:ss`), plus days (`2d`).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let days = t
-        .strip_suffix('d')
-        .and_then(|n| n.trim().parse::<f64>().ok())
-        .filter(|n| n.is_finite() && *n >= 0.0 && *n < 1e5);
-    days.map(|n| Duration::from_secs_f64(n * 86400.0))
-        .or_else(|| crate::sink::config::parse_duration(t))
-        .ok_or_else(|| format!("`{s}` is not a duration (examples: 45s, 15m, 1h, 2d)"))
-}
-
-fn setting<T>(name: &str, parse: impl Fn(&str) -> Result<T, String>) -> anyhow::Result<T> {
-    let raw = env_or_default(name).ok_or_else(|| anyhow!("setting `{name}` is required"))?;
+fn setting<T>(
+    s: &Settings<'_>,
+    name: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> anyhow::Result<T> {
+    let raw = s
+        .value(name)
+        .ok_or_else(|| anyhow!("setting `{name}` is required"))?;
     parse(&raw).map_err(|e| anyhow!("setting `{name}`: {e}"))
 }
 
@@ -61,8 +54,8 @@ fn size(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("`{s}` must be at least 1 byte"))
 }
 
-fn list(name: &str) -> Vec<String> {
-    env(name)
+fn list(s: &Settings<'_>, name: &str) -> Vec<String> {
+    s.raw(name)
         .map(|v| {
             v.split(',')
                 .map(|x| x.trim().to_string())
@@ -94,56 +87,127 @@ pub struct RelaySettings {
 impl RelaySettings {
     /// Reads the settings from the environment; an invalid value names its setting.
     pub fn from_env() -> anyhow::Result<Self> {
-        let format = setting("RELAY_FORMAT", |s| Format::from_str(s, true))?;
-        let lease = setting("RELAY_LEASE_SECONDS", |s| match s.trim().parse::<u64>() {
-            Ok(n) if (15..=60).contains(&n) => Ok(Duration::from_secs(n)),
-            _ => Err(format!("`{s}` must be a number of seconds from 15 to 60")),
+        Self::from_settings(&Settings::env())
+    }
+
+    /// Reads the settings through `s`; an invalid value names its setting.
+    pub fn from_settings(env: &Settings<'_>) -> anyhow::Result<Self> {
+        let format = setting(env, "RELAY_FORMAT", Format::parse)?;
+        let lease = setting(env, "RELAY_LEASE_SECONDS", |s| {
+            match s.trim().parse::<u64>() {
+                Ok(n) if (15..=60).contains(&n) => Ok(Duration::from_secs(n)),
+                _ => Err(format!("`{s}` must be a number of seconds from 15 to 60")),
+            }
         })?;
-        let prefix = setting("RELAY_CONTAINER_PREFIX", |s| Ok(s.trim().to_string()))?;
+        let prefix = setting(env, "RELAY_CONTAINER_PREFIX", |s| Ok(s.trim().to_string()))?;
         if prefix.is_empty() {
             bail!("setting `RELAY_CONTAINER_PREFIX` must not be empty");
         }
-        let sweep_hours = setting("RELAY_TAIL_SWEEP_HOURS", |s| {
+        let sweep_hours = setting(env, "RELAY_TAIL_SWEEP_HOURS", |s| {
             positive(s).and_then(|n| u32::try_from(n).map_err(|e| e.to_string()))
         })?;
-        let concurrency = setting("RELAY_DRAIN_CONCURRENCY", positive)?;
+        let concurrency = setting(env, "RELAY_DRAIN_CONCURRENCY", positive)?;
         Ok(RelaySettings {
             container_prefix: prefix,
-            state_container: setting("RELAY_STATE_CONTAINER", |s| Ok(s.trim().to_string()))?,
-            deadletter_container: setting("RELAY_DEADLETTER_CONTAINER", |s| {
+            state_container: setting(env, "RELAY_STATE_CONTAINER", |s| Ok(s.trim().to_string()))?,
+            deadletter_container: setting(env, "RELAY_DEADLETTER_CONTAINER", |s| {
                 Ok(s.trim().to_string())
             })?,
             drain: DrainSettings {
-                chunk: setting("RELAY_READ_CHUNK", size)?,
-                batch_max_events: setting("RELAY_BATCH_MAX_EVENTS", positive)?,
-                batch_max_bytes: setting("RELAY_BATCH_MAX_BYTES", size)?,
-                close_grace: setting("RELAY_CLOSE_GRACE", parse_duration)?,
+                chunk: setting(env, "RELAY_READ_CHUNK", size)?,
+                batch_max_events: setting(env, "RELAY_BATCH_MAX_EVENTS", positive)?,
+                batch_max_bytes: setting(env, "RELAY_BATCH_MAX_BYTES", size)?,
+                close_grace: setting(env, "RELAY_CLOSE_GRACE", parse_long_duration)?,
                 lease_ttl: lease,
                 format,
                 filter: Filter {
-                    tables: list("RELAY_TABLES"),
-                    tenants: list("RELAY_TENANTS"),
+                    tables: list(env, "RELAY_TABLES"),
+                    tenants: list(env, "RELAY_TENANTS"),
                 },
-                max_line: setting("RELAY_MAX_ROW_BYTES", size)?,
+                max_line: setting(env, "RELAY_MAX_ROW_BYTES", size)?,
                 concurrency,
             },
             tail: TailSettings {
-                sweep_every: setting("RELAY_TAIL_SWEEP_INTERVAL", parse_duration)?,
+                sweep_every: setting(env, "RELAY_TAIL_SWEEP_INTERVAL", parse_long_duration)?,
                 sweep_hours,
             },
-            max_drain_time: setting("RELAY_MAX_DRAIN_TIME", parse_duration)?,
-            max_request_bytes: setting("RELAY_MAX_REQUEST_BYTES", size)?,
+            max_drain_time: setting(env, "RELAY_MAX_DRAIN_TIME", parse_long_duration)?,
+            max_request_bytes: setting(env, "RELAY_MAX_REQUEST_BYTES", size)?,
         })
     }
 }
 
 /// The sink configured by `RELAY_SINK` and its settings (see [`crate::sink::config`]), the
 /// single place the handler builds its sink. The drain cuts batches by the sink's limits.
-pub fn sink_from_env(settings: &mut RelaySettings) -> anyhow::Result<Arc<dyn Sink>> {
+pub fn sink_from_env(drain: &mut DrainSettings) -> anyhow::Result<Arc<dyn Sink>> {
     let c = crate::sink::config::SinkConfig::from_env()?;
-    settings.drain.batch_max_events = c.batch_max_events;
-    settings.drain.batch_max_bytes = c.batch_max_bytes;
+    drain.batch_max_events = c.batch_max_events;
+    drain.batch_max_bytes = c.batch_max_bytes;
     Ok(c.build()?)
+}
+
+/// Where a [`Drainer`] keeps checkpoints and dead letters.
+#[derive(Debug, Clone, Copy)]
+pub enum Stores<'a> {
+    /// The host storage ([`HOST_CONNECTION`]): checkpoints in the state container, dead
+    /// letters in the dead-letter container. The handler's choice; the connection must be set.
+    Host,
+    /// A backfill's choice: checkpoints in `state` (a directory) or else the host storage;
+    /// dead letters in `dead_letter`, else `<state>/deadletter.ndjson`, else the host storage,
+    /// else `./mde-relay-deadletter.ndjson`.
+    Backfill {
+        /// `--state DIR`.
+        state: Option<&'a Path>,
+        /// `--dead-letter FILE`.
+        dead_letter: Option<&'a Path>,
+    },
+}
+
+/// The one constructor of the [`Drainer`] from settings, used by the handler and by backfill:
+/// the export source `source` (a connection setting name or `dir:PATH`, restricted to the
+/// container prefix), checkpoints and dead letters as `stores` says, and the sink `sink`
+/// builds (it may set the drain's batch limits). Pure configuration: no network call.
+pub fn drainer(
+    settings: &RelaySettings,
+    source: &str,
+    stores: Stores<'_>,
+    sink: impl FnOnce(&mut DrainSettings) -> anyhow::Result<Arc<dyn Sink>>,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<Drainer> {
+    let (source, store, dead) = match stores {
+        Stores::Host => {
+            let host = account(HOST_CONNECTION)?;
+            let source = export_source(source, &settings.container_prefix)?;
+            (
+                source,
+                host_store(&host, settings),
+                host_dead_letters(&host, settings),
+            )
+        }
+        Stores::Backfill { state, dead_letter } => {
+            let source = export_source(source, &settings.container_prefix)?;
+            let host = || account(HOST_CONNECTION);
+            let store = match state {
+                Some(dir) => dir_store(dir)?,
+                None => host_store(
+                    &host().context("checkpoints: pass --state DIR, or set AzureWebJobsStorage")?,
+                    settings,
+                ),
+            };
+            let dead: Arc<dyn DeadLetterSink> = match (dead_letter, state) {
+                (Some(p), _) => file_dead_letters(p),
+                (None, Some(dir)) => file_dead_letters(&dir.join("deadletter.ndjson")),
+                (None, None) => match host() {
+                    Ok(h) => host_dead_letters(&h, settings),
+                    Err(_) => file_dead_letters(Path::new("mde-relay-deadletter.ndjson")),
+                },
+            };
+            (source, store, dead)
+        }
+    };
+    let mut drain = settings.drain.clone();
+    let sink = sink(&mut drain)?;
+    Ok(Drainer::new(source, store, sink, dead, drain, stop))
 }
 
 /// Reads a storage connection (connection string or identity-based settings).
@@ -182,22 +246,4 @@ pub fn dir_store(path: &Path) -> anyhow::Result<Arc<dyn CheckpointStore>> {
 /// Dead letters appended to a local NDJSON file.
 pub fn file_dead_letters(path: &Path) -> Arc<dyn DeadLetterSink> {
     Arc::new(DeadLetterFile::new(path))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
-        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172800)));
-        assert_eq!(parse_duration("00:10:00"), Ok(Duration::from_secs(600)));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("3 fortnights").is_err());
-    }
 }

@@ -685,6 +685,64 @@ fn the_demo_tree_processes_cleanly() {
         .any(|e| e["report_id"].as_u64().is_some_and(|r| r > 1 << 53)));
 }
 
+/// The README's first command ends with lines that fit a terminal: the schema drift is counted
+/// on one line, and listed one entry per line only with `--drift-report`.
+#[test]
+fn the_demo_summary_fits_a_terminal_and_the_drift_list_is_on_request() {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(dir.path(), [arg("process"), demo.as_os_str()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    for line in err.lines() {
+        assert!(
+            line.chars().count() <= 100,
+            "{} characters: {line}",
+            line.len()
+        );
+    }
+    let drift: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("schema drift:"))
+        .collect();
+    assert_eq!(drift.len(), 1, "{err}");
+    assert!(
+        drift[0].contains("undocumented columns in")
+            && drift[0].ends_with("(--drift-report for the list)"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("CloudAppEvents"),
+        "no list without the flag: {err}"
+    );
+
+    let out = run_in(
+        dir.path(),
+        [arg("process"), arg("--drift-report"), demo.as_os_str()],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let entries: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("  ") && l.contains(": undocumented column "))
+        .collect();
+    let count: usize = drift[0]
+        .trim_start_matches("schema drift: ")
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(entries.len(), count, "one line per counted column: {err}");
+    assert!(
+        err.contains("  CloudAppEvents: undocumented column ISP ("),
+        "{err}"
+    );
+    for line in err.lines() {
+        assert!(line.chars().count() <= 100, "{line}");
+    }
+}
+
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap() {

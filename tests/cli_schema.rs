@@ -35,7 +35,10 @@ fn ndjson(data: &[u8]) -> Vec<Value> {
 /// Runs `process FILE` and returns (input rows, events, stderr).
 fn process(file: &Path) -> (Vec<Value>, Vec<Value>, String) {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(dir.path(), &["process", file.to_str().unwrap()]);
+    let out = run(
+        dir.path(),
+        &["process", "--drift-report", file.to_str().unwrap()],
+    );
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{err}");
     assert!(
@@ -115,15 +118,19 @@ fn every_table_family_gets_its_json_columns_decoded_and_nothing_else() {
     assert_eq!(ident["Port"], "", "int column keeps its empty string");
     assert_eq!(events[0]["report_id"].to_string(), "639199803770463703");
     // The only drift: the unknown table and two columns the docs lack (decoded all the same).
-    let drift = err
-        .lines()
-        .find(|l| l.starts_with("schema drift:"))
+    let lines: Vec<&str> = err.lines().collect();
+    let drift = lines
+        .iter()
+        .position(|l| l.starts_with("schema drift:"))
         .unwrap();
     assert_eq!(
-        drift,
-        "schema drift: AlertInfo: undocumented column Categories (1 row); \
-         unknown table DeviceQuantumEvents (1 row); \
-         IdentityInfo: undocumented column AdditionalFields (1 row)",
+        &lines[drift..],
+        [
+            "schema drift: 2 undocumented columns in 2 tables, 1 unknown table:",
+            "  AlertInfo: undocumented column Categories (1 row)",
+            "  unknown table DeviceQuantumEvents (1 row)",
+            "  IdentityInfo: undocumented column AdditionalFields (1 row)",
+        ],
         "{err}"
     );
 }
@@ -145,13 +152,15 @@ fn drift_is_reported_after_the_summary_and_rows_are_unchanged() {
         .position(|l| l.starts_with("processed 1 file(s): 4 rows, 4 events, 0 dead-lettered"))
         .unwrap_or_else(|| panic!("{err}"));
     assert_eq!(
-        lines.get(summary + 1).copied(),
-        Some(
-            "schema drift: DeviceProcessEvents: undocumented column ProcessUniqueId (2 rows); \
-             DeviceProcessEvents: JSON column AdditionalFields not valid JSON (1 row); \
-             unknown table FooEvents (2 rows); \
-             FooEvents: JSON column AdditionalFields not valid JSON (1 row)"
-        ),
+        &lines[summary + 1..summary + 6],
+        [
+            "schema drift: 1 undocumented column in 1 table, 2 JSON columns not valid JSON, \
+             1 unknown table:",
+            "  DeviceProcessEvents: undocumented column ProcessUniqueId (2 rows)",
+            "  DeviceProcessEvents: JSON column AdditionalFields not valid JSON (1 row)",
+            "  unknown table FooEvents (2 rows)",
+            "  FooEvents: JSON column AdditionalFields not valid JSON (1 row)",
+        ],
         "{err}"
     );
     assert!(!err.contains("MachineGroup"), "{err}");

@@ -1,7 +1,7 @@
 //! Checks the Bicep template in `infra/` against the code.
 //!
 //! Every `.bicep` file is parsed by a real Bicep parser (pycep-parser, through
-//! `tests/support/bicep_to_json.py`); the parse is then evaluated here just far enough to follow
+//! `tests/python/bicep_to_json.py`); the parse is then evaluated here just far enough to follow
 //! parameters, variables, module parameters, module outputs and `${}` interpolations. The checks:
 //! every setting the binary requires in Azure is set (and every `RELAY_*` setting, with the
 //! binary's own default); secrets come from `@secure()` parameters and stay out of outputs; the
@@ -46,7 +46,7 @@ fn parsed() -> &'static Value {
     PARSED.get_or_init(|| {
         let py = python();
         let out = Command::new(&py)
-            .arg(repo().join("tests/support/bicep_to_json.py"))
+            .arg(repo().join("tests/python/bicep_to_json.py"))
             .arg(repo().join("infra"))
             .output()
             .unwrap_or_else(|e| {
@@ -331,7 +331,18 @@ impl Template {
                 path.extend(names.iter().cloned());
                 V::Sym { frame, sym, path }
             }
-            other => opaque("access", other),
+            // Kept with its path: a deploy-time check may read a property of a value Resource
+            // Manager computes (`reference(...).identity`), see [`concrete`].
+            other => V::Op(
+                "access".into(),
+                BTreeMap::from([
+                    ("value".to_string(), other),
+                    (
+                        "path".to_string(),
+                        V::Arr(names.iter().map(|n| V::Str(n.clone())).collect()),
+                    ),
+                ]),
+            ),
         }
     }
 
@@ -1072,17 +1083,35 @@ fn principal_kind(t: &Template, v: &V) -> &'static str {
     if let Some(k) = sym_kind(v) {
         return k;
     }
-    // A created-or-reused topic: `reuse ? existing.identity.principalId : created.identity...`.
-    if let V::Op(op, args) = v {
-        if op == "conditional" {
-            let kinds: Vec<_> = [&args["true_value"], &args["false_value"]]
-                .into_iter()
-                .map(sym_kind)
-                .collect();
-            if kinds.iter().all(|k| *k == Some("system topic identity")) {
-                return "system topic identity";
+    // A created-or-reused topic: `reuse ? <the existing topic's identity.principalId, read from
+    // reference(existing.id, ..., 'Full') or fail()> : created.identity.principalId`. Every
+    // branch that yields a value must be a system topic's identity.
+    fn topic_leaves(t: &Template, v: &V, sym_kind: &dyn Fn(&V) -> Option<&'static str>) -> bool {
+        match v {
+            V::Op(op, a) if op == "conditional" => {
+                topic_leaves(t, &a["true_value"], sym_kind)
+                    && topic_leaves(t, &a["false_value"], sym_kind)
             }
+            V::Call(f, _) if f == "fail" => true,
+            V::Op(op, a) if op == "access" && a.contains_key("path") => {
+                let path_ok = matches!(&a["path"], V::Arr(p) if matches!(p.as_slice(),
+                    [V::Str(x), V::Str(y)] if x == "identity" && y == "principalId"));
+                let of_topic = match &a["value"] {
+                    V::Call(f, r) if f == "reference" => t
+                        .target(&r["resource_identifier"])
+                        .is_some_and(|(frame, sym, path)| {
+                            path == ["id"]
+                                && t.resource_type(frame, sym) == "Microsoft.EventGrid/systemTopics"
+                        }),
+                    _ => false,
+                };
+                path_ok && of_topic
+            }
+            other => sym_kind(other) == Some("system topic identity"),
         }
+    }
+    if matches!(v, V::Op(op, _) if op == "conditional") && topic_leaves(t, v, &sym_kind) {
+        return "system topic identity";
     }
     panic!("role assignment for an unexpected principal: {v:?}")
 }
@@ -1269,27 +1298,54 @@ fn outputs_name_the_app_the_queue_and_the_principal() {
     );
 }
 
+fn parameters_file(name: &str) -> serde_json::Map<String, Value> {
+    let text = std::fs::read_to_string(repo().join("infra").join(name))
+        .unwrap_or_else(|e| panic!("infra/{name}: {e}"));
+    let file: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("infra/{name} is not JSON: {e}"));
+    file["parameters"]
+        .as_object()
+        .unwrap_or_else(|| panic!("infra/{name} has no parameters"))
+        .clone()
+}
+
+/// The value a parameters-file entry gives, as the evaluator's value.
+fn file_value(v: &Value) -> V {
+    match &v["value"] {
+        Value::String(s) => V::Str(s.clone()),
+        Value::Bool(b) => V::Bool(*b),
+        Value::Number(n) => V::Num(n.as_i64().unwrap_or_default()),
+        other => panic!("parameter value {other} not handled here"),
+    }
+}
+
+/// Issue 16, point 1: Resource Manager resolves every Key Vault reference of a parameters file,
+/// used or not, so one reference to a vault that does not exist fails every deployment that
+/// uses the file. The example file holds plain values only; the vault variant is a second file
+/// the guide offers as an option, and secrets never sit in a file as values.
 #[test]
 fn the_example_parameters_file_fits_the_template() {
     let t = template();
-    let text = std::fs::read_to_string(repo().join("infra/main.parameters.json"))
-        .expect("infra/main.parameters.json");
-    let file: Value = serde_json::from_str(&text).expect("main.parameters.json is JSON");
-    let given = file["parameters"].as_object().expect("parameters");
     let declared = t.file("main.bicep")["parameters"]
         .as_object()
         .expect("main.bicep parameters");
-    for (name, v) in given {
+    let given = parameters_file("main.parameters.json");
+    for (name, v) in &given {
         assert!(
             declared.contains_key(name),
             "main.parameters.json sets unknown {name}"
         );
-        if t.is_secure_param("main.bicep", name) {
-            assert!(
-                v.get("value").is_none() && v.get("reference").is_some(),
-                "secure parameter {name} must come from a Key Vault reference, not a value in the file"
-            );
-        }
+        assert!(
+            v.get("reference").is_none(),
+            "main.parameters.json: {name} is a Key Vault reference; Resource Manager resolves it \
+             on every deployment with this file, so a vault that does not exist fails them all \
+             (keep references in main.parameters.keyvault.json)"
+        );
+        assert!(
+            !t.is_secure_param("main.bicep", name),
+            "main.parameters.json: the secure parameter {name} must not be a value in a file \
+             (give it on the command line or from main.parameters.keyvault.json)"
+        );
     }
     for (name, decl) in declared {
         if decl["default"].is_null() {
@@ -1298,6 +1354,48 @@ fn the_example_parameters_file_fits_the_template() {
                 "required parameter {name} missing from the example"
             );
         }
+    }
+    let vault = parameters_file("main.parameters.keyvault.json");
+    for (name, v) in &vault {
+        assert!(
+            t.is_secure_param("main.bicep", name) && v.get("reference").is_some(),
+            "main.parameters.keyvault.json: {name} must be a secure parameter given as a Key Vault reference"
+        );
+    }
+    // The guide's deployment: the file plus the one sink secret on the command line reaches a
+    // working sink; the file alone stops with a message naming that parameter, not an opaque
+    // Resource Manager error.
+    let sink = file_value(&given["sink"]);
+    let mut values: BTreeMap<String, V> = given
+        .iter()
+        .map(|(k, v)| (k.clone(), file_value(v)))
+        .collect();
+    *t.given.borrow_mut() = values.clone();
+    let alone = concrete(&t.app_settings()["RELAY_SINK"].0);
+    let secret = match &sink {
+        V::Str(s) if s == "webhook" => "webhookUrl",
+        other => panic!("the example's sink {other:?} is not the one the guide documents"),
+    };
+    assert!(
+        matches!(&alone, Err(m) if m.contains(secret)),
+        "the example file alone: {alone:?}"
+    );
+    values.insert(secret.into(), V::Str("https://siem.example/ingest".into()));
+    *t.given.borrow_mut() = values;
+    assert_eq!(
+        concrete(&t.app_settings()["RELAY_SINK"].0),
+        Ok(Concrete::Str("webhook".into()))
+    );
+    let guide = deploy_md();
+    for needle in [
+        "@infra/main.parameters.json",
+        "webhookUrl=",
+        "@infra/main.parameters.keyvault.json",
+    ] {
+        assert!(
+            guide.contains(needle),
+            "docs/deploy.md does not show {needle}"
+        );
     }
 }
 
@@ -1338,10 +1436,29 @@ fn the_containers_the_relay_writes_exist_in_its_account() {
 enum Concrete {
     Str(String),
     Bool(bool),
+    /// What `reference()` returns (the test gives it, see [`REFERENCED`]), or part of it.
+    Json(Value),
+}
+
+thread_local! {
+    /// The resource `reference(..., 'Full')` returns in [`concrete`]: set by a test to the
+    /// existing resource it simulates.
+    static REFERENCED: std::cell::RefCell<Option<Value>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A `fail()` message, with the parts not known before deployment shown as `<…>`.
+fn message(v: &V) -> String {
+    match v {
+        V::Str(s) => s.clone(),
+        V::Interp(parts) => parts.iter().map(message).collect(),
+        _ => "<…>".into(),
+    }
 }
 
 /// Evaluates the few operators a deploy-time check uses (`==`, `&&`, `||`, `!`, `?:`, `empty`,
-/// `fail`); anything else is a test failure, so a check the evaluator cannot follow is noticed.
+/// `fail`, `startsWith`, `contains`, `reference` and property access on what it returns);
+/// anything else is a test failure, so a check the evaluator cannot follow is noticed. Reading a
+/// property that does not exist is the error Resource Manager would give (`Err`).
 fn concrete(v: &V) -> Result<Concrete, String> {
     let b = |v: &V| -> Result<bool, String> {
         match concrete(v)? {
@@ -1366,17 +1483,61 @@ fn concrete(v: &V) -> Result<Concrete, String> {
                     concrete(&a["false_value"])
                 }
             }
+            "access" if a.contains_key("path") => {
+                let Concrete::Json(mut cur) = concrete(&a["value"])? else {
+                    panic!("property access on a value that is not an object: {v:?}")
+                };
+                let V::Arr(path) = &a["path"] else {
+                    unreachable!()
+                };
+                for p in path {
+                    let V::Str(p) = p else { unreachable!() };
+                    cur = match cur.get(p) {
+                        Some(next) => next.clone(),
+                        None => {
+                            return Err(format!(
+                                "Resource Manager: The language expression property '{p}' doesn't exist"
+                            ))
+                        }
+                    };
+                }
+                Ok(match cur {
+                    Value::String(s) => Concrete::Str(s),
+                    Value::Bool(b) => Concrete::Bool(b),
+                    other => Concrete::Json(other),
+                })
+            }
             other => panic!("operator {other} not evaluated here: {v:?}"),
         },
+        V::Obj(m) if m.is_empty() => Ok(Concrete::Json(Value::Object(Default::default()))),
         V::Call(f, a) => match f.as_str() {
             "empty" => match concrete(&a["item_to_test"])? {
                 Concrete::Str(s) => Ok(Concrete::Bool(s.is_empty())),
                 other => panic!("empty({other:?})"),
             },
             "fail" => match a.values().next() {
-                Some(V::Str(m)) => Err(m.clone()),
-                other => panic!("fail() without a literal message: {other:?}"),
+                Some(m @ (V::Str(_) | V::Interp(_))) => Err(message(m)),
+                other => panic!("fail() without a message: {other:?}"),
             },
+            "starts_with" => match (
+                concrete(&a["string_to_search"])?,
+                concrete(&a["string_to_find"])?,
+            ) {
+                (Concrete::Str(s), Concrete::Str(p)) => Ok(Concrete::Bool(s.starts_with(&p))),
+                other => panic!("startsWith({other:?})"),
+            },
+            "contains" => match (concrete(&a["container"])?, concrete(&a["item_to_find"])?) {
+                (Concrete::Json(Value::Object(o)), Concrete::Str(k)) => {
+                    Ok(Concrete::Bool(o.contains_key(&k)))
+                }
+                (Concrete::Str(s), Concrete::Str(k)) => Ok(Concrete::Bool(s.contains(&k))),
+                other => panic!("contains({other:?})"),
+            },
+            "reference" => Ok(Concrete::Json(REFERENCED.with(|r| {
+                r.borrow()
+                    .clone()
+                    .expect("the test gives no resource for reference()")
+            }))),
             other => panic!("function {other} not evaluated here: {v:?}"),
         },
         other => panic!("not computable before deployment: {other:?}"),
@@ -1428,7 +1589,19 @@ fn sink_settings_that_cannot_work_fail_the_deployment() {
             Ok("logs-ingestion"),
         ),
         ("stdout", &[], Ok("stdout")),
-        ("file", &[], Ok("file")),
+        // Issue 16, point 4: the package mount is read-only on Flex; only /tmp is writable.
+        ("file", &[], Err("filePath")),
+        ("file", &[("filePath", "events.ndjson")], Err("filePath")),
+        (
+            "file",
+            &[("filePath", "/home/site/wwwroot/events.ndjson")],
+            Err("filePath"),
+        ),
+        (
+            "file",
+            &[("filePath", "/tmp/mde-relay-events.ndjson")],
+            Ok("file"),
+        ),
     ];
     for (sink, params, want) in cases {
         let mut given = BTreeMap::from([("sink".to_string(), V::Str(sink.to_string()))]);
@@ -1440,6 +1613,7 @@ fn sink_settings_that_cannot_work_fail_the_deployment() {
             "logsRuleId",
             "logsEndpoint",
             "logsRuleImmutableId",
+            "filePath",
         ] {
             given.insert(name.to_string(), V::Str(String::new()));
         }
@@ -1467,6 +1641,61 @@ fn sink_settings_that_cannot_work_fail_the_deployment() {
             (w, g) => panic!("{case}: expected {w:?}, the template gives {g:?}"),
         }
     }
+}
+
+/// Issue 16, point 3: a reused system topic must have a system-assigned identity (it delivers
+/// the events). Without one, reading `identity.principalId` would fail the deployment with an
+/// opaque "property doesn't exist"; the template stops with a message saying what to do.
+#[test]
+fn a_reused_topic_without_an_identity_fails_with_what_to_do() {
+    let t = template();
+    let topic = "/subscriptions/s/resourceGroups/g/providers/Microsoft.EventGrid/systemTopics/mdeexport-topic";
+    *t.given.borrow_mut() = BTreeMap::from([
+        ("sink".to_string(), V::Str("stdout".into())),
+        ("existingSystemTopicId".to_string(), V::Str(topic.into())),
+    ]);
+    let root = Template::root();
+    let principal = || {
+        let module = t.ident(&root, "systemTopic");
+        concrete(&t.access(module, &["outputs".into(), "principalId".into()]))
+    };
+    let cases = [
+        (
+            serde_json::json!({"identity": {"type": "SystemAssigned", "principalId": "11111111-2222-3333-4444-555555555555", "tenantId": "t"}, "properties": {}}),
+            Ok(Concrete::Str("11111111-2222-3333-4444-555555555555".into())),
+        ),
+        (serde_json::json!({"properties": {}}), Err(())),
+        (
+            serde_json::json!({"identity": {"type": "None"}, "properties": {}}),
+            Err(()),
+        ),
+        (
+            serde_json::json!({"identity": {"type": "UserAssigned", "userAssignedIdentities": {}}, "properties": {}}),
+            Err(()),
+        ),
+    ];
+    for (existing, want) in cases {
+        REFERENCED.with(|r| *r.borrow_mut() = Some(existing.clone()));
+        let got = principal();
+        match (want, got) {
+            (Ok(w), Ok(g)) => assert_eq!(g, w, "{existing}"),
+            (Err(()), Err(msg)) => {
+                for needle in [
+                    "existingSystemTopicId",
+                    "has no system-assigned identity",
+                    "az eventgrid system-topic update",
+                    "--identity systemassigned",
+                ] {
+                    assert!(
+                        msg.contains(needle),
+                        "{existing}: the message lacks {needle}: {msg}"
+                    );
+                }
+            }
+            (w, g) => panic!("reused topic {existing}: expected {w:?}, the template gives {g:?}"),
+        }
+    }
+    REFERENCED.with(|r| *r.borrow_mut() = None);
 }
 
 #[test]
@@ -1576,9 +1805,59 @@ fn host_json_sampling_keeps_the_relays_log_lines() {
     }
 }
 
+/// Issue 16, point 6: an instance must not pull more BlobCreated messages than it can drain.
+/// The queue trigger runs up to `batchSize + newBatchThreshold` invocations at once per
+/// instance (the host fetches a new batch when the ones in flight fall to the threshold); every
+/// one of them, and Tail, shares the instance's `RELAY_DRAIN_CONCURRENCY` slots. A message
+/// beyond the slots waits for one, holding its visibility timeout, and is left to Tail when
+/// none comes free. Both queue values must be set: the host's default threshold depends on the
+/// plan's cores.
+#[test]
+fn host_json_pulls_no_more_messages_per_instance_than_it_has_drain_slots() {
+    let text = std::fs::read_to_string(repo().join("host.json")).expect("host.json");
+    let host: Value = serde_json::from_str(&text).expect("host.json is JSON");
+    let queues = &host["extensions"]["queues"];
+    let number = |k: &str| {
+        queues[k].as_u64().unwrap_or_else(|| {
+            panic!("host.json extensions.queues.{k} must be set (the default depends on the plan)")
+        })
+    };
+    let pulled = number("batchSize") + number("newBatchThreshold");
+    let binary: u64 = mde_relay::config::setting("RELAY_DRAIN_CONCURRENCY")
+        .and_then(|s| s.default)
+        .expect("RELAY_DRAIN_CONCURRENCY has a default")
+        .parse()
+        .expect("numeric default");
+    let t = template();
+    let settings = t.app_settings();
+    let deployed: u64 = t
+        .lit(&settings["RELAY_DRAIN_CONCURRENCY"].0)
+        .expect("the template sets RELAY_DRAIN_CONCURRENCY from a literal default")
+        .parse()
+        .expect("numeric drainConcurrency");
+    for (who, slots) in [("the binary's default", binary), ("the template", deployed)] {
+        assert!(
+            pulled <= slots,
+            "host.json lets an instance pull batchSize + newBatchThreshold = {pulled} messages, \
+             but {who} gives it RELAY_DRAIN_CONCURRENCY = {slots} drain slots"
+        );
+    }
+    // Not starved either: at least one message per slot is fetched when all are free.
+    assert!(number("batchSize") >= 1);
+}
+
 // ---------------------------------------------------------------------------------------------
 // docs/deploy.md
 // ---------------------------------------------------------------------------------------------
+
+fn t_outputs() -> Vec<String> {
+    template().file("main.bicep")["outputs"]
+        .as_object()
+        .expect("outputs")
+        .keys()
+        .cloned()
+        .collect()
+}
 
 fn deploy_md() -> String {
     std::fs::read_to_string(repo().join("docs/deploy.md")).expect("docs/deploy.md")
@@ -1686,12 +1965,98 @@ fn deploy_guide_looks_up_the_system_topic_case_insensitively() {
     );
 }
 
+/// The ```kusto blocks of a Markdown page.
+fn kusto_blocks(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur: Option<String> = None;
+    for line in text.lines() {
+        let l = line.trim_start();
+        match &mut cur {
+            None if l.starts_with("```kusto") => cur = Some(String::new()),
+            Some(b) if l.starts_with("```") => {
+                out.push(std::mem::take(b));
+                cur = None;
+            }
+            Some(b) => {
+                b.push_str(l);
+                b.push('\n');
+            }
+            None => {}
+        }
+    }
+    out
+}
+
+/// Issue 16, point 9: the host logs a custom handler's stdout outside the invocation, so the
+/// relay's lines in `traces` have no `operation_Id`/`operation_Name`; queries over them use the
+/// relay's own `span.invocation_id` / `span.function` (tests/host_protocol.rs checks the lines
+/// carry them).
+#[test]
+fn kql_over_the_relays_lines_uses_its_own_invocation_id() {
+    for page in ["docs/deploy.md", "docs/operations.md"] {
+        let text = std::fs::read_to_string(repo().join(page)).unwrap();
+        let blocks = kusto_blocks(&text);
+        assert!(!blocks.is_empty(), "{page}: no KQL found");
+        for b in &blocks {
+            // Comments aside, a query that reads `traces` only.
+            let code: String = b
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            if code.trim_start().starts_with("traces") {
+                assert!(
+                    !code.contains("operation_"),
+                    "{page}: this query reads the relay's lines by the host's operation fields, \
+                     which they do not carry; use span.invocation_id / span.function:\n{b}"
+                );
+            }
+        }
+        assert!(
+            blocks.iter().any(|b| b.contains("span.invocation_id")),
+            "{page}: no query uses the relay's span.invocation_id"
+        );
+    }
+    let monitoring =
+        std::fs::read_to_string(repo().join("infra/modules/monitoring.bicep")).unwrap();
+    assert!(
+        !monitoring.contains("operation_"),
+        "the alert queries read the relay's lines: no host operation fields there"
+    );
+}
+
 #[test]
 fn deploy_guide_teardown_stands_alone() {
     let md = deploy_md();
     let td = section(&md, "Tear down");
     let cmds = shell_commands(td);
     assert!(cmds.iter().any(|c| c.contains("az group delete")), "{td}");
+    // Issue 16, point 10: a reused topic is not deleted; what Logs Ingestion created is.
+    let topic_delete = cmds
+        .iter()
+        .position(|c| c.contains("--ids \"$TOPIC_ID\""))
+        .expect("the teardown deletes a created topic");
+    assert!(
+        cmds[..topic_delete]
+            .iter()
+            .any(|c| c.contains("systemTopicCreated")),
+        "the topic is deleted only when the deployment created it: {td}"
+    );
+    for output in [
+        "logsRoleAssignmentId",
+        "logsRuleId",
+        "logsEndpointId",
+        "logsTableId",
+    ] {
+        assert!(
+            td.contains(&format!("out {output}")),
+            "teardown misses {output}: {td}"
+        );
+        assert!(
+            t_outputs().contains(&output.to_string()),
+            "main.bicep has no output {output}"
+        );
+    }
     let mut defined: Vec<String> = Vec::new();
     for c in &cmds {
         // Assignments (`NAME=...`) and shell functions (`name() {`).
@@ -1707,6 +2072,12 @@ fn deploy_guide_teardown_stands_alone() {
         }
         if let Some((name, _)) = head.split_once("()") {
             defined.push(name.trim().to_string());
+        }
+        // Loop variables (`for id in …; do`).
+        if let Some(rest) = head.strip_prefix("for ") {
+            if let Some((name, _)) = rest.split_once(" in ") {
+                defined.push(name.trim().to_string());
+            }
         }
         let mut rest = c.as_str();
         while let Some(i) = rest.find('$') {
@@ -1731,6 +2102,19 @@ fn deploy_guide_teardown_stands_alone() {
 #[test]
 fn deploy_guide_states_permissions_and_the_role_propagation_delay() {
     let md = deploy_md();
+    // Issue 16, point 2: `fail()` needs Bicep 0.33.93, and `az bicep install` never upgrades.
+    let pre = section(&md, "Prerequisites");
+    for needle in ["0.33.93", "az bicep version", "az bicep upgrade"] {
+        assert!(pre.contains(needle), "the prerequisites lack {needle}");
+    }
+    let uses_fail = ["main.bicep", "modules/eventgrid-topic.bicep"]
+        .iter()
+        .any(|f| {
+            std::fs::read_to_string(repo().join("infra").join(f))
+                .unwrap()
+                .contains("fail(")
+        });
+    assert!(uses_fail, "no fail() left: the Bicep version note can go");
     let paragraphs: Vec<String> = md
         .split("\n\n")
         .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))

@@ -5,11 +5,9 @@ mod common;
 mod relay;
 
 use async_trait::async_trait;
-use mde_relay::deadletter::DeadLetterFile;
 use mde_relay::drain::{Contention, DrainSettings, Drainer, Outcome};
 use mde_relay::sink::{file::FileSink, Batch, Sink, SinkError};
-use mde_relay::source::{local::DirSource, BlobKey, Scoped};
-use mde_relay::state::{local::DirCheckpointStore, CheckpointStore};
+use mde_relay::source::BlobKey;
 use relay::{counts, event_ids, rows};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -55,15 +53,11 @@ struct Fixture {
 impl Fixture {
     fn new(grace: Duration) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let src = Scoped::new(Arc::new(DirSource::new(dir.path().join("src"))), PREFIX);
-        let store: Arc<dyn CheckpointStore> =
-            Arc::new(DirCheckpointStore::open(dir.path().join("state")).unwrap());
         let sink = Arc::new(FlakySink {
             inner: FileSink::open(&dir.path().join("events.ndjson"), true, false).unwrap(),
             fail: AtomicBool::new(false),
             sent: AtomicUsize::new(0),
         });
-        let dead = Arc::new(DeadLetterFile::new(&dir.path().join("dead.ndjson")));
         let settings = DrainSettings {
             chunk: 4096,
             batch_max_events: 7,
@@ -72,8 +66,13 @@ impl Fixture {
             ..DrainSettings::default()
         };
         // Nobody asks these drains to stop; a dropped sender leaves the flag false.
-        let (_, rx) = tokio::sync::watch::channel(false);
-        let drainer = Drainer::new(src, store, sink.clone(), dead, settings, rx);
+        let drainer = common::drain::local_drainer(
+            dir.path(),
+            PREFIX,
+            &dir.path().join("dead.ndjson"),
+            sink.clone(),
+            settings,
+        );
         let key = BlobKey::new(
             CONTAINER,
             format!(

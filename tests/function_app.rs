@@ -34,9 +34,10 @@ fn host_json_starts_the_binary_with_serve() {
         .map(|x| x.parse().unwrap())
         .collect();
     let timeout = t[0] * 3600 + t[1] * 60 + t[2];
-    let drain =
-        mde_relay::setup::parse_duration(setting("RELAY_MAX_DRAIN_TIME").unwrap().default.unwrap())
-            .unwrap();
+    let drain = mde_relay::config::parse_long_duration(
+        setting("RELAY_MAX_DRAIN_TIME").unwrap().default.unwrap(),
+    )
+    .unwrap();
     // A sink send may run SEND_GRACE past the drain deadline; the answer must still beat
     // functionTimeout (which kills the worker and every invocation in flight).
     assert!(

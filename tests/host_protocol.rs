@@ -47,11 +47,7 @@ async fn receiver(delay: Duration, status: u16) -> (String, Arc<Mutex<Received>>
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let port = common::http::spawn(app).await.port();
     (format!("http://127.0.0.1:{port}/ingest"), seen)
 }
 

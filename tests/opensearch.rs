@@ -16,6 +16,7 @@
 //!   429s are retried and every event still arrives once.
 
 mod common;
+#[allow(unused_imports)] // its `serve` re-export is for the other sink tests
 mod http_sink;
 mod relay;
 

@@ -226,8 +226,7 @@ async fn config_from_settings_reaches_azurite() {
         }
     };
     let cfg =
-        mde_relay::sink::SinkConfig::from_settings(&mde_relay::sink::config::Settings::new(get))
-            .unwrap();
+        mde_relay::sink::SinkConfig::from_settings(&mde_relay::config::Settings::new(get)).unwrap();
     assert_eq!(cfg.kind(), "queue");
     let sink = cfg.build().unwrap();
     let b = events(3, &[]);
@@ -246,15 +245,16 @@ async fn config_from_settings_reaches_azurite() {
     q.delete(None).await.unwrap();
 
     // A missing connection is named at start-up.
-    let e = mde_relay::sink::SinkConfig::from_settings(&mde_relay::sink::config::Settings::new(
-        |k: &str| match k {
-            "RELAY_SINK" => Some("queue".to_string()),
-            "RELAY_QUEUE_NAME" => Some("q-x".to_string()),
-            "RELAY_QUEUE_CONNECTION" => Some("Nope".to_string()),
-            _ => None,
-        },
-    ))
-    .unwrap_err();
+    let e =
+        mde_relay::sink::SinkConfig::from_settings(&mde_relay::config::Settings::new(|k: &str| {
+            match k {
+                "RELAY_SINK" => Some("queue".to_string()),
+                "RELAY_QUEUE_NAME" => Some("q-x".to_string()),
+                "RELAY_QUEUE_CONNECTION" => Some("Nope".to_string()),
+                _ => None,
+            }
+        }))
+        .unwrap_err();
     assert_eq!(e.setting, "Nope");
 }
 
@@ -291,9 +291,7 @@ async fn throttling_answers_from_the_service_are_retried_after_retry_after() {
             }
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = common::http::spawn(app).await;
     let cs = format!(
         "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={};BlobEndpoint=http://{addr}/devstoreaccount1;QueueEndpoint=http://{addr}/devstoreaccount1",
         mde_relay::azure::AZURITE_KEY

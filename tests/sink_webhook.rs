@@ -84,9 +84,7 @@ async fn receiver(
         .route("/in", axum::routing::post(handle))
         .layer(DefaultBodyLimit::disable())
         .with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = common::http::spawn(app).await;
     (url::Url::parse(&format!("http://{addr}/in")).unwrap(), seen)
 }
 
@@ -674,9 +672,7 @@ async fn concurrency_caps_requests_in_flight_across_concurrent_sends() {
             }),
         )
         .layer(DefaultBodyLimit::disable());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = common::http::spawn(app).await;
     let mut c = config(url::Url::parse(&format!("http://{addr}/in")).unwrap());
     c.concurrency = 2;
     c.max_events = 10;

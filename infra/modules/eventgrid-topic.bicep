@@ -36,5 +36,13 @@ resource existingTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' existing = 
   name: topicName
 }
 
+// A reused topic without a system-assigned identity has no `identity.principalId`; reading it
+// directly fails the deployment with "The language expression property 'identity' doesn't
+// exist". Its full resource (reference(..., 'Full'), read only when the topic is reused: ARM
+// evaluates the chosen branch of a conditional only) is looked into first, and a missing
+// identity stops the deployment with what to do.
+var existingFull = reference(existingTopic.id, '2022-06-15', 'Full')
+var noIdentity = 'The existing Event Grid system topic ${topicName} (parameter existingSystemTopicId) has no system-assigned identity, which delivers the events to the relay queue. Enable it: az eventgrid system-topic update --subscription <sub> -g <topic resource group> -n ${topicName} --identity systemassigned; then deploy again.'
+
 output name string = topicName
-output principalId string = reuseExisting ? existingTopic.identity.principalId : createdTopic.identity.principalId
+output principalId string = reuseExisting ? (contains(existingFull, 'identity') ? (contains(existingFull.identity, 'principalId') ? existingFull.identity.principalId : fail(noIdentity)) : fail(noIdentity)) : createdTopic.identity.principalId

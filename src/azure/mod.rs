@@ -9,19 +9,33 @@
 //!   `Conn__queueServiceUri`, `Conn__accountName`, `Conn__credential` (`managedidentity`, the
 //!   default) and `Conn__clientId` for a user-assigned identity.
 //!
+//! Which Entra ID credential an identity-based connection uses is `RELAY_CREDENTIAL`
+//! ([`token_credential`]): the managed identity (the default, what the Functions app runs with),
+//! the signed-in Azure CLI (`az login`, for `status` and `redrive` from a workstation), or
+//! `auto`, the managed identity where the platform offers one and the Azure CLI elsewhere.
+//! `Conn__credential` is the Functions host's setting and only names `managedidentity`; the
+//! relay honours `RELAY_CREDENTIAL` over it, so the app's settings can be copied to a
+//! workstation as they are.
+//!
 //! The official crates have no shared-key authentication (platform facts §5), so an account key
 //! is used to sign a short-lived **account SAS** ([`account_sas`]) that goes in the service URL.
-//! Clients are cheap: build them when needed so the SAS is always fresh.
+//! Clients are cheap: build them when needed so the SAS is always fresh. [`blob`] holds the
+//! blob plumbing the source, checkpoint and dead-letter stores share (client cache, not-found
+//! test, container creation).
+
+pub mod blob;
 
 use azure_core::credentials::TokenCredential;
 use azure_core::http::Url;
-use azure_identity::{ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};
 use azure_storage_blob::{BlobServiceClient, BlobServiceClientOptions};
 use azure_storage_queue::{QueueServiceClient, QueueServiceClientOptions};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use std::fmt;
 use std::sync::Arc;
+
+mod credential;
+pub use credential::{token_credential, CredentialKind, CREDENTIAL_SETTING};
 
 /// Azurite's documented development account.
 pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
@@ -58,8 +72,8 @@ enum Auth {
     Key { account: String, key: Vec<u8> },
     /// A SAS token given in the connection string (without leading `?`).
     Sas(String),
-    /// Entra ID tokens (managed identity).
-    Token(Arc<dyn TokenCredential>),
+    /// Entra ID tokens (managed identity or Azure CLI).
+    Token(Arc<dyn TokenCredential>, CredentialKind),
 }
 
 /// One storage account and how to reach it.
@@ -77,7 +91,8 @@ impl fmt::Debug for StorageAccount {
         let auth = match &self.auth {
             Auth::Key { .. } => "account key",
             Auth::Sas(_) => "shared access signature",
-            Auth::Token(_) => "managed identity",
+            Auth::Token(_, CredentialKind::ManagedIdentity) => "managed identity",
+            Auth::Token(_, CredentialKind::AzureCli) => "Azure CLI",
         };
         f.debug_struct("StorageAccount")
             .field("setting", &self.setting)
@@ -156,24 +171,16 @@ impl StorageAccount {
         if !cred.eq_ignore_ascii_case("managedidentity") {
             return Err(err(
                 &key("credential"),
-                format!("unsupported credential `{cred}` (only `managedidentity`)"),
+                format!("unsupported credential `{cred}` (only `managedidentity`, the host's; choose the relay's with {CREDENTIAL_SETTING})"),
             ));
         }
-        let options = ManagedIdentityCredentialOptions {
-            user_assigned_id: get(&key("clientId")).map(UserAssignedId::ClientId),
-            ..Default::default()
-        };
-        let credential = ManagedIdentityCredential::new(Some(options)).map_err(|e| {
-            err(
-                &key("credential"),
-                format!("managed identity unavailable: {e}"),
-            )
-        })?;
+        let kind = CredentialKind::from_lookup(get)?;
+        let credential = token_credential(get, get(&key("clientId")), &key("credential"))?;
         Ok(StorageAccount {
             setting: name.to_string(),
             blob,
             queue,
-            auth: Auth::Token(credential),
+            auth: Auth::Token(credential, kind),
         })
     }
 
@@ -290,7 +297,7 @@ impl StorageAccount {
                 u.set_query(Some(sas));
                 (u, None)
             }
-            Auth::Token(t) => (u, Some(t.clone())),
+            Auth::Token(t, _) => (u, Some(t.clone())),
         }
     }
 

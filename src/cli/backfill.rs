@@ -8,9 +8,9 @@
 //! `--until` exclusive (default: now). Each export container is listed once (one blob per hour,
 //! so a year is under 9000 names).
 
-use super::process::ProcessArgs;
-use crate::deadletter::DeadLetterSink;
-use crate::drain::{Contention, Drainer, Outcome};
+use super::sink_args::SinkArgs;
+use crate::drain::{Contention, DrainSettings, Outcome};
+use crate::normalize::Format;
 use crate::pipeline::{Filter, Stats};
 use crate::setup::{self, RelaySettings};
 use crate::sink::{file::FileSink, stdout::StdoutSink, Sink};
@@ -63,9 +63,32 @@ pub fn parse_hour(s: &str) -> Result<DateTime<Utc>, String> {
     ))
 }
 
-/// Runs a backfill from `source`.
-pub fn run(a: &ProcessArgs, source: &str) -> anyhow::Result<ExitCode> {
-    let b = &a.backfill;
+/// What `process --source` asks a backfill to do: [`BackfillArgs`] and the `process` options a
+/// backfill uses (so this module does not depend on `process`).
+pub struct Request<'a> {
+    /// `--source`: a connection setting name or `dir:PATH`.
+    pub source: &'a str,
+    /// `--since`, `--until`, `--state`.
+    pub args: &'a BackfillArgs,
+    /// `--format`.
+    pub format: Format,
+    /// `--tables`.
+    pub tables: &'a [String],
+    /// `--tenants`.
+    pub tenants: &'a [String],
+    /// `--max-row-bytes`.
+    pub max_row_bytes: u64,
+    /// `--out`.
+    pub out: Option<&'a str>,
+    /// `--dead-letter`.
+    pub dead_letter: Option<&'a Path>,
+    /// The sink flags.
+    pub sink: &'a SinkArgs,
+}
+
+/// Runs a backfill.
+pub fn run(a: &Request<'_>) -> anyhow::Result<ExitCode> {
+    let b = a.args;
     let since = b.since.context("--since is required with --source")?;
     let until = b.until.unwrap_or_else(Utc::now);
     if until <= since {
@@ -74,8 +97,8 @@ pub fn run(a: &ProcessArgs, source: &str) -> anyhow::Result<ExitCode> {
     let mut settings = RelaySettings::from_env()?;
     settings.drain.format = a.format;
     settings.drain.filter = Filter {
-        tables: a.tables.clone(),
-        tenants: a.tenants.clone(),
+        tables: a.tables.to_vec(),
+        tenants: a.tenants.to_vec(),
     };
     settings.drain.max_line = usize::try_from(a.max_row_bytes)
         .ok()
@@ -88,33 +111,26 @@ pub fn run(a: &ProcessArgs, source: &str) -> anyhow::Result<ExitCode> {
         eprintln!("warning: --tables names `{t}`, which is not a known export table");
     }
 
-    let src = setup::export_source(source, &settings.container_prefix)?;
-    let host = || setup::account(setup::HOST_CONNECTION);
-    let store = match &b.state {
-        Some(dir) => setup::dir_store(dir)?,
-        None => setup::host_store(
-            &host().context("checkpoints: pass --state DIR, or set AzureWebJobsStorage")?,
-            &settings,
-        ),
-    };
-    let dead: Arc<dyn DeadLetterSink> = match (&a.dead_letter, &b.state) {
-        (Some(p), _) => setup::file_dead_letters(p),
-        (None, Some(dir)) => setup::file_dead_letters(&dir.join("deadletter.ndjson")),
-        (None, None) => match host() {
-            Ok(h) => setup::host_dead_letters(&h, &settings),
-            Err(_) => setup::file_dead_letters(Path::new("mde-relay-deadletter.ndjson")),
-        },
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stores = setup::Stores::Backfill {
+        state: b.state.as_deref(),
+        dead_letter: a.dead_letter,
     };
     // --out is a shortcut as for local files, but appends and syncs every batch: checkpoints
     // must never run ahead of what is on disk.
-    let sink: Arc<dyn Sink> = match a.out.as_deref() {
-        Some("-") => Arc::new(StdoutSink),
-        Some(o) => Arc::new(
-            FileSink::open(Path::new(o), true, false)
-                .with_context(|| format!("cannot open output file {o}"))?,
-        ),
-        None => sink_config.build()?,
+    let sink = |_: &mut DrainSettings| -> anyhow::Result<Arc<dyn Sink>> {
+        Ok(match a.out {
+            Some("-") => Arc::new(StdoutSink),
+            Some(o) => Arc::new(
+                FileSink::open(Path::new(o), true, false)
+                    .with_context(|| format!("cannot open output file {o}"))?,
+            ),
+            None => sink_config.build()?,
+        })
     };
+    let drainer = setup::drainer(&settings, a.source, stores, sink, stop_rx)?;
+    let sink = drainer.sink().clone();
+    let dead = drainer.dead_letters().clone();
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -125,7 +141,6 @@ pub fn run(a: &ProcessArgs, source: &str) -> anyhow::Result<ExitCode> {
                 eprintln!("elasticsearch templates: {done}");
             }
         }
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 eprintln!("interrupted: stopping at the next checkpoint");
@@ -134,7 +149,6 @@ pub fn run(a: &ProcessArgs, source: &str) -> anyhow::Result<ExitCode> {
         });
         let concurrency = settings.drain.concurrency.max(1);
         let lease_wait = settings.drain.lease_ttl + std::time::Duration::from_secs(5);
-        let drainer = Drainer::new(src, store, sink.clone(), dead.clone(), settings.drain.clone(), stop_rx);
         let filter = &drainer.settings().filter;
 
         // Which blobs: every allowed container (or those of --tables), hours in [since, until).

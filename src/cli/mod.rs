@@ -1,12 +1,14 @@
 //! Command-line entry point: argument parsing and dispatch to one file per command.
 
 mod backfill;
+mod format;
 mod gen;
 mod process;
 mod redrive;
 mod schema;
 mod serve;
 mod setup;
+pub mod sink_args;
 mod status;
 
 use clap::{Parser, Subcommand};

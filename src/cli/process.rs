@@ -3,12 +3,13 @@
 //! Files are read in fixed-size chunks through the [`Framer`], so memory stays flat whatever
 //! their size. Local files are final: a last line without terminator is a row.
 
+use super::sink_args::SinkArgs;
 use crate::deadletter::{DeadLetter, DeadLetterFile};
+use crate::event::Batch;
 use crate::normalize::Format;
 use crate::pipeline::{Filter, RowProcessor, Stats};
 use crate::rows::{Framer, DEFAULT_MAX_LINE};
-use crate::sink::config::SinkArgs;
-use crate::sink::{file::FileSink, stdout::StdoutSink, Batch, Sink, SinkTarget};
+use crate::sink::{file::FileSink, stdout::StdoutSink, Sink, SinkTarget};
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -54,6 +55,10 @@ pub struct ProcessArgs {
     /// Longest accepted row; longer rows are dead-lettered.
     #[arg(long, default_value_t = DEFAULT_MAX_LINE as u64, value_parser = crate::config::parse_size)]
     pub(super) max_row_bytes: u64,
+    /// List every schema drift (table, column, rows) on stderr, one per line, after the
+    /// one-line count printed without it.
+    #[arg(long)]
+    pub(super) drift_report: bool,
     /// The sink and its settings (each flag falls back to its RELAY_* variable).
     #[command(flatten)]
     pub(super) sink: Box<SinkArgs>,
@@ -115,7 +120,17 @@ pub fn run(a: ProcessArgs) -> anyhow::Result<ExitCode> {
     // events themselves. RUST_LOG overrides the level.
     crate::logging::init_stderr();
     if let Some(source) = a.source.clone() {
-        return super::backfill::run(&a, &source);
+        return super::backfill::run(&super::backfill::Request {
+            source: &source,
+            args: &a.backfill,
+            format: a.format,
+            tables: &a.tables,
+            tenants: &a.tenants,
+            max_row_bytes: a.max_row_bytes,
+            out: a.out.as_deref(),
+            dead_letter: a.dead_letter.as_deref(),
+            sink: &a.sink,
+        });
     }
     let config = a.sink.config()?;
     let max_line = usize::try_from(a.max_row_bytes)
@@ -197,8 +212,17 @@ pub fn run(a: ProcessArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot write dead letters to {}", dead_path.display()))?;
     bar.finish_and_clear();
     summary(&proc.stats, started.elapsed().as_secs_f64(), inputs.len());
+    // Counts on one line that fits a terminal; the list on request (the handler logs each
+    // entry as `event=schema_drift`).
     if let Some(drift) = proc.drift.summary() {
-        eprintln!("{drift}");
+        if a.drift_report {
+            eprintln!("{drift}:");
+            for line in proc.drift.report() {
+                eprintln!("  {line}");
+            }
+        } else {
+            eprintln!("{drift} (--drift-report for the list)");
+        }
     }
     let st = sink.stats();
     if st.requests > 0 {

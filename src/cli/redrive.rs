@@ -7,11 +7,11 @@
 //! some stay dead-lettered, 2 when the redrive could not run.
 
 use super::backfill::parse_hour;
+use super::sink_args::SinkArgs;
 use crate::deadletter::stored::DeadLetterStore;
 use crate::normalize::Format;
 use crate::redrive::{self, RedriveSettings, Selection};
 use crate::setup::{self, RelaySettings};
-use crate::sink::config::SinkArgs;
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use clap::Args;

@@ -1,7 +1,7 @@
 //! `mde-relay setup elasticsearch`: installs the index templates of the Elasticsearch /
 //! OpenSearch sink ([`crate::sink::es_templates`]).
 
-use crate::sink::config::Settings;
+use crate::config::Settings;
 use crate::sink::elasticsearch::EsConfig;
 use crate::sink::es_templates::{install, templates, Flavor, TemplateOptions};
 use crate::sink::retry::RetryPolicy;

@@ -46,7 +46,7 @@ pub struct StatusArgs {
     #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
     format: StatusFormat,
     /// Exit 1 with a one-line reason when any table is further behind than this (e.g. 15m).
-    #[arg(long, value_parser = setup::parse_duration)]
+    #[arg(long, value_parser = crate::config::parse_long_duration)]
     max_lag: Option<Duration>,
     /// Blobs without a checkpoint count as pending when their hour is this recent (default:
     /// RELAY_TAIL_SWEEP_HOURS, how far back Tail looks); older ones are `untracked`.

@@ -3,8 +3,14 @@
 //! Functions app settings reach the handler as environment variables, and the CLI reads the same
 //! names (flags override them). Keeping the list here lets the deployment test check that the
 //! Bicep template sets everything the binary needs, and lets start-up name the offending setting
-//! when one is wrong. Secret settings are never logged. The value parsers every layer shares
-//! (sizes) live here too, so lower layers never reach into `cli/` for them.
+//! when one is wrong. Secret settings are never logged. The settings reader ([`Settings`],
+//! [`ConfigError`]) and the value parsers every layer shares ([`parse_size`], [`parse_bool`],
+//! [`parse_duration`], [`parse_long_duration`]) live here too ([`settings`]), so lower layers
+//! never reach into `cli/` or a sink for them.
+
+pub mod settings;
+
+pub use settings::{parse_bool, parse_duration, parse_long_duration, ConfigError, Settings};
 
 /// One setting the binary reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +49,7 @@ pub static SETTINGS: &[Setting] = &[
     s("FUNCTIONS_CUSTOMHANDLER_PORT", None, false, false, "Port the Functions host asks the handler to listen on (127.0.0.1)."),
     s("AzureWebJobsStorage", None, true, true, "The host's storage: checkpoints, dead letters, the event queue (connection string or identity-based prefix settings)."),
     s("MdeExportStorage", None, true, true, "The Defender export storage account (connection string, or MdeExportStorage__blobServiceUri for managed identity)."),
+    s("RELAY_CREDENTIAL", Some("managedidentity"), false, false, "Entra ID credential of identity-based connections and the logs-ingestion sink: managedidentity | azurecli (the `az login` identity, for status/redrive from a workstation) | auto (managed identity where the platform sets IDENTITY_ENDPOINT, else the Azure CLI)."),
     // Source and drain.
     s("RELAY_CONTAINER_PREFIX", Some("insights-logs-advancedhunting-"), false, false, "Only containers starting with this are read."),
     s("RELAY_EVENTS_QUEUE", Some("mde-blob-created"), true, false, "Queue Event Grid delivers BlobCreated events into."),

@@ -6,9 +6,8 @@
 //! listing sorts by position in the source blob.
 
 use super::{DeadLetter, DeadLetterSink};
+use crate::azure::blob::{ensure_container, ClientCache};
 use crate::azure::StorageAccount;
-use crate::source::azure::ClientCache;
-use crate::state::azure::ensure_container;
 use anyhow::Context;
 use async_trait::async_trait;
 use azure_core::http::RequestContent;

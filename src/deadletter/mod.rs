@@ -7,7 +7,7 @@
 pub mod blob;
 pub mod stored;
 
-use crate::normalize::SourceRef;
+use crate::event::SourceRef;
 use crate::rows::RowError;
 use async_trait::async_trait;
 use base64::Engine;
@@ -113,8 +113,8 @@ impl DeadLetter {
     /// Records for the events of `batch` that sink `sink` refused ([`crate::sink::Sink::deliver`]).
     pub fn refused(
         sink: &str,
-        batch: &crate::sink::Batch,
-        refused: &[crate::sink::Rejected],
+        batch: &crate::event::Batch,
+        refused: &[crate::event::Rejected],
     ) -> Vec<Self> {
         refused
             .iter()

@@ -11,8 +11,8 @@
 
 use super::blob::RECORDS_METADATA;
 use super::DeadLetter;
+use crate::azure::blob::{is_not_found, ClientCache};
 use crate::azure::StorageAccount;
-use crate::source::azure::{is_not_found, ClientCache};
 use anyhow::Context;
 use azure_core::http::RequestContent;
 use azure_storage_blob::models::{

@@ -1,7 +1,7 @@
 use super::*;
-use crate::normalize::{Format, Normalizer, SourceRef};
+use crate::event::{Batch, SourceRef};
+use crate::normalize::{Format, Normalizer};
 use crate::rows::{parse_row, RowParser};
-use crate::sink::Batch;
 use serde_json::Value;
 
 fn gen(table: &str, seed: u64, rows: u64) -> Vec<u8> {

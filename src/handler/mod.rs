@@ -283,15 +283,15 @@ pub struct Prepared {
 
 /// Builds the handler from the environment. Pure configuration: no network.
 pub fn prepare() -> anyhow::Result<Prepared> {
-    let mut settings = RelaySettings::from_env()?;
-    let host = crate::setup::account(crate::setup::HOST_CONNECTION)?;
-    let source =
-        crate::setup::export_source(crate::setup::EXPORT_CONNECTION, &settings.container_prefix)?;
-    let store = crate::setup::host_store(&host, &settings);
-    let dead = crate::setup::host_dead_letters(&host, &settings);
-    let sink = crate::setup::sink_from_env(&mut settings)?;
+    let settings = RelaySettings::from_env()?;
     let (stop, stop_rx) = watch::channel(false);
-    let drainer = Drainer::new(source, store, sink, dead, settings.drain.clone(), stop_rx);
+    let drainer = crate::setup::drainer(
+        &settings,
+        crate::setup::EXPORT_CONNECTION,
+        crate::setup::Stores::Host,
+        crate::setup::sink_from_env,
+        stop_rx,
+    )?;
     Ok(Prepared {
         app: Arc::new(App {
             drainer: Arc::new(drainer),

@@ -246,12 +246,49 @@ impl Drift {
         self.entries().is_empty()
     }
 
-    /// The one-line report `process` prints on stderr, e.g. `schema drift: unknown table
-    /// FooEvents (12 rows); DeviceProcessEvents: undocumented column ProcessUniqueId (3,001
-    /// rows)`; `None` when nothing drifted.
+    /// The line `process` prints on stderr, short enough for a terminal whatever drifted:
+    /// counts only, e.g. `schema drift: 17 undocumented columns in 5 tables, 1 unknown table`
+    /// (zero counts left out); `None` when nothing drifted. [`Drift::report`] has the list.
     pub fn summary(&self) -> Option<String> {
-        let parts: Vec<String> = self
-            .entries()
+        let entries = self.entries();
+        if entries.is_empty() {
+            return None;
+        }
+        let of = |k: DriftKind| entries.iter().filter(move |e| e.kind == k);
+        let plural =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let mut parts = Vec::new();
+        let columns = of(DriftKind::UndocumentedColumn).count();
+        if columns > 0 {
+            let tables: HashSet<&str> = of(DriftKind::UndocumentedColumn)
+                .map(|e| e.table.as_str())
+                .collect();
+            parts.push(format!(
+                "{} in {}",
+                plural(columns, "undocumented column", "undocumented columns"),
+                plural(tables.len(), "table", "tables")
+            ));
+        }
+        let json = of(DriftKind::UndecodableJson).count();
+        if json > 0 {
+            parts.push(plural(
+                json,
+                "JSON column not valid JSON",
+                "JSON columns not valid JSON",
+            ));
+        }
+        let unknown = of(DriftKind::UnknownTable).count();
+        if unknown > 0 {
+            parts.push(plural(unknown, "unknown table", "unknown tables"));
+        }
+        Some(format!("schema drift: {}", parts.join(", ")))
+    }
+
+    /// Every drift entry, one line each, sorted by table, kind and column, e.g.
+    /// `DeviceProcessEvents: undocumented column ProcessUniqueId (3,001 rows)` or
+    /// `unknown table FooEvents (12 rows)`.
+    pub fn report(&self) -> Vec<String> {
+        self.entries()
             .iter()
             .map(|e| {
                 let rows = rows_text(e.rows);
@@ -266,8 +303,7 @@ impl Drift {
                     }
                 }
             })
-            .collect();
-        (!parts.is_empty()).then(|| format!("schema drift: {}", parts.join("; ")))
+            .collect()
     }
 }
 
@@ -354,9 +390,16 @@ mod tests {
         );
         assert_eq!(
             d.summary().unwrap(),
-            "schema drift: DeviceEvents: JSON column AdditionalFields not valid JSON (1 row); \
-             DeviceProcessEvents: undocumented column ProcessUniqueId (3,001 rows); \
-             unknown table FooEvents (12 rows)"
+            "schema drift: 1 undocumented column in 1 table, 1 JSON column not valid JSON, \
+             1 unknown table"
+        );
+        assert_eq!(
+            d.report(),
+            [
+                "DeviceEvents: JSON column AdditionalFields not valid JSON (1 row)",
+                "DeviceProcessEvents: undocumented column ProcessUniqueId (3,001 rows)",
+                "unknown table FooEvents (12 rows)",
+            ]
         );
         let mut total = Drift::new(false);
         total.merge(&d);

@@ -2,7 +2,8 @@
 //! format, the original row plus `id`, `table` and `source`; in `ocsf` format an OCSF 1.5.0
 //! event, see [`ocsf`]). `docs/schema.md` documents every field, `docs/ocsf.md` the OCSF mapping.
 //!
-//! The event is written straight into the output buffer of a [`Batch`]: `properties` values are
+//! The event is written straight into the output buffer a [`Batch`] hands out
+//! ([`Batch::begin_event`]): `properties` values are
 //! copied byte for byte from the parsed row (so integers above 2^53 survive digit for digit), and
 //! only the table's JSON columns ([`crate::tables::is_json_column`]) holding JSON text are
 //! decoded and re-emitted as JSON. Values are never coerced to their documented types.
@@ -11,8 +12,8 @@ pub mod drift;
 pub mod ocsf;
 mod time;
 
+use crate::event::{Batch, EventId};
 use crate::rows::{Row, Str};
-use crate::sink::{Batch, EventId};
 use crate::tables::{self, TableInfo, TableName};
 use serde::de;
 
@@ -22,7 +23,7 @@ pub use time::{normalize_timestamp, unix_seconds};
 pub const SCHEMA: &str = "mde-relay/v1";
 
 /// Output format of events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
     /// Schema `mde-relay/v1` (docs/schema.md).
     #[default]
@@ -33,16 +34,29 @@ pub enum Format {
     Ocsf,
 }
 
-/// Where a row came from: the export container and blob (or, for local files, no container and
-/// the path relative to the input root), and the byte offset of the row's first byte.
-#[derive(Debug, Clone, Copy)]
-pub struct SourceRef<'a> {
-    /// Export container, `None` for local files.
-    pub container: Option<&'a str>,
-    /// Blob name, or the local path relative to the input root.
-    pub blob: &'a str,
-    /// Byte offset of the row in the blob or file.
-    pub offset: u64,
+pub use crate::event::SourceRef;
+
+impl Format {
+    /// Every format, in the order `--help` lists them.
+    pub const ALL: [Format; 3] = [Format::Normalized, Format::Raw, Format::Ocsf];
+
+    /// The format's setting value (`normalized`, `raw`, `ocsf`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Normalized => "normalized",
+            Format::Raw => "raw",
+            Format::Ocsf => "ocsf",
+        }
+    }
+
+    /// Parses a setting value, ignoring case (the `RELAY_FORMAT` reader; the CLI flag goes
+    /// through the same names).
+    pub fn parse(s: &str) -> Result<Format, String> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("invalid variant: {s}"))
+    }
 }
 
 /// The event id: the first 128 bits of SHA-256 over tenant, table and the `properties` bytes (as
@@ -131,73 +145,76 @@ impl Normalizer {
         let time = ts.as_deref().and_then(unix_seconds);
         match self.format {
             Format::Raw => {
-                batch.push_event(id, table.clone(), time, |out| {
-                    out.extend_from_slice(b"{\"id\":\"");
-                    out.extend_from_slice(&id.0);
-                    out.extend_from_slice(b"\",\"table\":");
-                    write_str(out, table);
-                    out.extend_from_slice(b",\"source\":");
-                    write_source(out, src);
-                    out.push(b',');
-                    // The original row without its opening brace: every original byte kept.
-                    let text = line.trim_ascii_start();
-                    out.extend_from_slice(&text[1..]);
-                });
+                let mut w = batch.begin_event();
+                let out = w.out();
+                out.extend_from_slice(b"{\"id\":\"");
+                out.extend_from_slice(&id.0);
+                out.extend_from_slice(b"\",\"table\":");
+                write_str(out, table);
+                out.extend_from_slice(b",\"source\":");
+                write_source(out, src);
+                out.push(b',');
+                // The original row without its opening brace: every original byte kept.
+                let text = line.trim_ascii_start();
+                out.extend_from_slice(&text[1..]);
+                w.finish(id, table.clone(), time);
             }
             Format::Ocsf => {
-                batch.push_event(id, table.clone(), time, |out| {
-                    ocsf::write_event(row, table, &id, out);
-                });
+                let mut w = batch.begin_event();
+                let out = w.out();
+                ocsf::write_event(row, table, &id, out);
+                w.finish(id, table.clone(), time);
             }
             Format::Normalized => {
                 let is_json = |name: &str| match info {
                     Some(i) => i.is_json_column(name),
                     None => name == tables::ADDITIONAL_FIELDS,
                 };
-                batch.push_event(id, table.clone(), time, |out| {
-                    out.extend_from_slice(b"{\"schema\":\"");
-                    out.extend_from_slice(SCHEMA.as_bytes());
-                    out.extend_from_slice(b"\",\"id\":\"");
-                    out.extend_from_slice(&id.0);
-                    out.extend_from_slice(b"\",\"table\":");
-                    write_str(out, table);
-                    out.extend_from_slice(b",\"timestamp\":");
-                    write_opt_str(out, ts.as_deref());
-                    out.extend_from_slice(b",\"exported_at\":");
-                    let exported = row.time.as_deref().and_then(normalize_timestamp);
-                    write_opt_str(out, exported.as_deref().or(row.time.as_deref()));
-                    out.extend_from_slice(b",\"received_at\":");
-                    let received = row.received.as_deref().and_then(normalize_timestamp);
-                    write_opt_str(out, received.as_deref().or(row.received.as_deref()));
-                    out.extend_from_slice(b",\"tenant_id\":");
-                    write_opt_str(out, row.tenant_id.as_deref());
-                    out.extend_from_slice(b",\"source\":");
-                    write_source(out, src);
-                    for (range, field) in row.pivots.iter().zip(PIVOT_FIELDS) {
-                        if let Some(r) = range {
-                            out.extend_from_slice(b",\"");
-                            out.extend_from_slice(field.as_bytes());
-                            out.extend_from_slice(b"\":");
-                            out.extend_from_slice(&row.properties[r.clone()]);
-                        }
+                let mut w = batch.begin_event();
+                let out = w.out();
+                out.extend_from_slice(b"{\"schema\":\"");
+                out.extend_from_slice(SCHEMA.as_bytes());
+                out.extend_from_slice(b"\",\"id\":\"");
+                out.extend_from_slice(&id.0);
+                out.extend_from_slice(b"\",\"table\":");
+                write_str(out, table);
+                out.extend_from_slice(b",\"timestamp\":");
+                write_opt_str(out, ts.as_deref());
+                out.extend_from_slice(b",\"exported_at\":");
+                let exported = row.time.as_deref().and_then(normalize_timestamp);
+                write_opt_str(out, exported.as_deref().or(row.time.as_deref()));
+                out.extend_from_slice(b",\"received_at\":");
+                let received = row.received.as_deref().and_then(normalize_timestamp);
+                write_opt_str(out, received.as_deref().or(row.received.as_deref()));
+                out.extend_from_slice(b",\"tenant_id\":");
+                write_opt_str(out, row.tenant_id.as_deref());
+                out.extend_from_slice(b",\"source\":");
+                write_source(out, src);
+                for (range, field) in row.pivots.iter().zip(PIVOT_FIELDS) {
+                    if let Some(r) = range {
+                        out.extend_from_slice(b",\"");
+                        out.extend_from_slice(field.as_bytes());
+                        out.extend_from_slice(b"\":");
+                        out.extend_from_slice(&row.properties[r.clone()]);
                     }
-                    out.extend_from_slice(b",\"properties\":");
-                    // Copy properties, decoding this table's JSON columns on the way.
-                    let mut at = 0;
-                    for (i, (name, r)) in row.dynamic_candidates.iter().enumerate() {
-                        if is_json(name) {
-                            out.extend_from_slice(&row.properties[at..r.start]);
-                            let raw = std::str::from_utf8(&row.properties[r.clone()])
-                                .expect("properties are UTF-8");
-                            if !write_dynamic(out, raw) {
-                                undecoded.set(i);
-                            }
-                            at = r.end;
+                }
+                out.extend_from_slice(b",\"properties\":");
+                // Copy properties, decoding this table's JSON columns on the way.
+                let mut at = 0;
+                for (i, (name, r)) in row.dynamic_candidates.iter().enumerate() {
+                    if is_json(name) {
+                        out.extend_from_slice(&row.properties[at..r.start]);
+                        let raw = std::str::from_utf8(&row.properties[r.clone()])
+                            .expect("properties are UTF-8");
+                        if !write_dynamic(out, raw) {
+                            undecoded.set(i);
                         }
+                        at = r.end;
                     }
-                    out.extend_from_slice(&row.properties[at..]);
-                    out.push(b'}');
-                });
+                }
+                out.extend_from_slice(&row.properties[at..]);
+                out.push(b'}');
+                w.finish(id, table.clone(), time);
             }
         }
         undecoded

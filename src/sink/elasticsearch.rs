@@ -18,16 +18,16 @@
 //! ([`super::es_templates`]) take it (`RELAY_ES_JSON_OBJECTS`).
 //!
 //! The answer is read item by item: items failing with 429 or 5xx are sent again (only they);
-//! items failing with another 4xx (mapping errors) come back as [`super::Rejected`] for the
+//! items failing with another 4xx (mapping errors) come back as [`crate::event::Rejected`] for the
 //! dead-letter destination, with the error type and reason, and the drain goes on. A 413 to the
 //! whole request splits it (the shared core, [`super::http`]); 401/403 stop the drain.
 
-use super::config::{ConfigError, Settings};
 use super::http::{
     append_with_time, parse_url, target_of, Destination, HttpOptions, HttpSink, Verdict,
 };
 use super::retry::{Attempt, RetryPolicy};
-use super::Batch;
+use crate::config::{ConfigError, Settings};
+use crate::event::Batch;
 use async_trait::async_trait;
 use base64::Engine;
 use bytes::Bytes;
@@ -486,7 +486,7 @@ fn json_escape_into(s: &str, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sink::EventId;
+    use crate::event::EventId;
 
     fn parse(pairs: &[(&str, &str)]) -> Result<EsConfig, ConfigError> {
         let m: HashMap<String, String> = pairs

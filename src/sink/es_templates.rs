@@ -25,8 +25,8 @@
 //! not know. `<base>` is `RELAY_ES_INDEX` without `{table}` (`mde-relay` for the default
 //! `mde-relay-{table}`). Installing PUTs each template; doing it again changes nothing.
 
-use super::config::ConfigError;
 use super::elasticsearch::{auth_header, EsConfig};
+use crate::config::ConfigError;
 use crate::tables::{TableInfo, TABLES};
 use anyhow::{anyhow, bail, Context};
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};

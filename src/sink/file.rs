@@ -3,7 +3,9 @@
 //! runs ahead of what is on disk. The CLI's `--out FILE` skips the per-batch fsync for speed and
 //! syncs once at the end.
 
-use super::{Batch, Sink, SinkError};
+use super::{Sink, SinkError};
+use crate::config::{ConfigError, Settings};
+use crate::event::Batch;
 use async_trait::async_trait;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -36,6 +38,20 @@ impl FileSink {
             path: path.to_path_buf(),
             out: Mutex::new(BufWriter::with_capacity(1 << 20, f)),
             durable,
+        })
+    }
+
+    /// Opens `path` for `RELAY_SINK=file` (durable, appending): the start-up check that it is
+    /// writable, failing with a message that names `RELAY_FILE_PATH` and where to write.
+    pub fn open_setting(path: &Path) -> Result<Self, ConfigError> {
+        Self::open(path, true, false).map_err(|e| {
+            ConfigError::new(
+                "RELAY_FILE_PATH",
+                format!(
+                    "cannot be opened for appending ({}): {e}{FLEX_WRITABLE}",
+                    path.display()
+                ),
+            )
         })
     }
 
@@ -93,10 +109,80 @@ impl Sink for FileSink {
     }
 }
 
+/// Where a file sink can write on Azure Functions, for the messages of [`path_setting`].
+const FLEX_WRITABLE: &str = " (on Azure Functions Flex Consumption the app's package mount is \
+     read-only: use a file under /tmp, e.g. /tmp/mde-relay-events.ndjson, which each instance \
+     keeps only while it runs)";
+
+/// `RELAY_FILE_PATH` of `RELAY_SINK=file`: set, and, under the Functions host (which sets
+/// `FUNCTIONS_CUSTOMHANDLER_PORT`), absolute — a relative path would land in the working
+/// directory, the read-only package mount. Writability is checked when the sink is built.
+pub(super) fn path_setting(s: &Settings<'_>) -> Result<PathBuf, ConfigError> {
+    let raw = s.value("RELAY_FILE_PATH").ok_or_else(|| {
+        ConfigError::new(
+            "RELAY_FILE_PATH",
+            format!("is not set (needed by RELAY_SINK=file){FLEX_WRITABLE}"),
+        )
+    })?;
+    let path = PathBuf::from(raw.trim());
+    if s.raw("FUNCTIONS_CUSTOMHANDLER_PORT").is_some() && !path.is_absolute() {
+        return Err(ConfigError::new(
+            "RELAY_FILE_PATH",
+            format!(
+                "must be an absolute path under the Functions host, not `{}`{FLEX_WRITABLE}",
+                path.display()
+            ),
+        ));
+    }
+    Ok(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sink::EventId;
+    use crate::event::EventId;
+
+    /// Issue 16, point 4: on Flex the package mount is read-only; messages name the setting
+    /// and /tmp.
+    #[test]
+    fn the_path_setting_is_set_absolute_under_the_host_and_writable() {
+        use crate::sink::config::SinkConfig;
+        let parse = |pairs: &[(&str, &str)]| {
+            let m: std::collections::HashMap<String, String> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            SinkConfig::from_settings(&Settings::new(move |k| m.get(k).cloned()))
+        };
+        let e = parse(&[("RELAY_SINK", "file")]).unwrap_err();
+        assert_eq!(e.setting, "RELAY_FILE_PATH");
+        assert!(e.to_string().contains("/tmp"), "{e}");
+        // Under the Functions host a relative path would resolve into the read-only package.
+        let host = [
+            ("RELAY_SINK", "file"),
+            ("RELAY_FILE_PATH", "events.ndjson"),
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", "7071"),
+        ];
+        let e = parse(&host).unwrap_err();
+        assert_eq!(e.setting, "RELAY_FILE_PATH");
+        assert!(e.to_string().contains("absolute"), "{e}");
+        assert!(parse(&host[..2]).is_ok(), "the CLI takes relative paths");
+        // Not writable: the start-up build names the setting and where to write.
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no-such-dir/events.ndjson");
+        let c = parse(&[
+            ("RELAY_SINK", "file"),
+            ("RELAY_FILE_PATH", missing.to_str().unwrap()),
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", "7071"),
+        ])
+        .unwrap();
+        let e = c
+            .build()
+            .err()
+            .expect("a file in a missing directory cannot be opened");
+        assert_eq!(e.setting, "RELAY_FILE_PATH");
+        assert!(e.to_string().contains("under /tmp"), "{e}");
+    }
 
     #[tokio::test]
     async fn appends_and_syncs() {

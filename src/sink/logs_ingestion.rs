@@ -16,13 +16,12 @@
 //! request (the shared core, [`super::http`]), and 400/401/403/404 stop the drain with the
 //! rule, the stream, the status and the service's error code.
 
-use super::config::{ConfigError, Settings};
 use super::http::{append_with_time, parse_url, target_of, Destination, HttpOptions, HttpSink};
 use super::retry::{Attempt, RetryPolicy};
-use super::Batch;
+use crate::config::{ConfigError, Settings};
+use crate::event::Batch;
 use async_trait::async_trait;
 use azure_core::credentials::TokenCredential;
-use azure_identity::{ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use reqwest::StatusCode;
@@ -160,22 +159,22 @@ impl fmt::Debug for LogsIngestion {
 pub type LogsSink = HttpSink<LogsIngestion>;
 
 impl HttpSink<LogsIngestion> {
-    /// Builds the sink with the managed identity credential (reads `IDENTITY_ENDPOINT` and
-    /// `IDENTITY_HEADER`, or uses the VM's instance metadata service). No token is fetched here.
+    /// Builds the sink with the credential `RELAY_CREDENTIAL` names (by default the managed
+    /// identity: `IDENTITY_ENDPOINT` and `IDENTITY_HEADER`, or the VM's instance metadata
+    /// service). No token is fetched here.
     pub fn new(c: LogsConfig) -> Result<Self, ConfigError> {
-        let options = ManagedIdentityCredentialOptions {
-            user_assigned_id: c.client_id.clone().map(UserAssignedId::ClientId),
-            ..Default::default()
+        let setting = if c.client_id.is_some() {
+            "RELAY_LOGS_CLIENT_ID"
+        } else {
+            "RELAY_SINK"
         };
-        let credential = ManagedIdentityCredential::new(Some(options)).map_err(|e| {
-            ConfigError::new(
-                if c.client_id.is_some() {
-                    "RELAY_LOGS_CLIENT_ID"
-                } else {
-                    "RELAY_SINK"
-                },
-                format!("=logs-ingestion needs a managed identity, which is unavailable: {e}"),
-            )
+        let credential = crate::azure::token_credential(
+            &|k| crate::config::env(k),
+            c.client_id.clone(),
+            setting,
+        )
+        .map_err(|e| {
+            ConfigError::new(&e.setting, format!("(logs-ingestion sink): {}", e.message))
         })?;
         Self::with_credential(c, credential)
     }

@@ -1,6 +1,7 @@
 //! The stdout sink: NDJSON on standard output, flushed after each batch.
 
-use super::{Batch, Sink, SinkError};
+use super::{Sink, SinkError};
+use crate::event::Batch;
 use async_trait::async_trait;
 use std::io::Write;
 

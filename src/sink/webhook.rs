@@ -17,10 +17,10 @@
 //! Batching, concurrency, retries, `Retry-After` and 413 splits are the shared HTTP-batch
 //! core's ([`super::http`]); this file holds the body formats and the headers.
 
-use super::config::{ConfigError, Settings};
 use super::http::{target_of, Destination, HttpOptions, HttpSink};
 use super::retry::{Attempt, RetryPolicy};
-use super::Batch;
+use crate::config::{ConfigError, Settings};
+use crate::event::Batch;
 use async_trait::async_trait;
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
@@ -399,7 +399,7 @@ impl Destination for Webhook {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sink::EventId;
+    use crate::event::EventId;
 
     fn sink(format: WebhookFormat, gzip: bool, max_bytes: usize) -> WebhookSink {
         let mut c = WebhookConfig::new(Url::parse("http://127.0.0.1:9/").unwrap());

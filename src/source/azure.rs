@@ -3,30 +3,25 @@
 //!
 //! Reads are one ranged GET each (`Range: bytes=a-b`, no ETag lock: an append blob's ETag
 //! changes on every append, but bytes below a committed length never change). The service client
-//! is rebuilt every [`CLIENT_MAX_AGE`], so a SAS signed from an account key never expires under a
+//! is rebuilt every [`CLIENT_MAX_AGE`] ([`crate::azure::blob::ClientCache`]), so a SAS signed from an account key never expires under a
 //! long-running handler, while its connection pool is reused between rebuilds.
 
 use super::{BlobKey, BlobProps, BlobType, Listed, Source};
+pub use crate::azure::blob::CLIENT_MAX_AGE;
+use crate::azure::blob::{is_not_found, ClientCache};
 use crate::azure::StorageAccount;
 use anyhow::{bail, Context};
 use async_trait::async_trait;
-use azure_core::http::StatusCode;
 use azure_storage_blob::models::{
     BlobClientDownloadOptions, BlobClientGetPropertiesResultHeaders,
     BlobContainerClientListBlobsOptions, BlobServiceClientListContainersOptions,
     BlobType as SdkBlobType,
 };
-use azure_storage_blob::BlobServiceClient;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use std::num::NonZero;
 use std::ops::Range;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-/// How long one service client (and the SAS in its URL) is used before it is rebuilt.
-pub const CLIENT_MAX_AGE: Duration = Duration::from_secs(30 * 60);
 
 /// Largest number of results asked for per listing page.
 const PAGE: i32 = 5000;
@@ -34,42 +29,6 @@ const PAGE: i32 = 5000;
 /// Converts the SDK's timestamps.
 pub(crate) fn to_chrono(t: time::OffsetDateTime) -> DateTime<Utc> {
     DateTime::from_timestamp(t.unix_timestamp(), t.nanosecond()).unwrap_or_default()
-}
-
-/// A cached blob service client, rebuilt when old.
-pub(crate) struct ClientCache {
-    account: StorageAccount,
-    current: Mutex<Option<(Instant, Arc<BlobServiceClient>)>>,
-}
-
-impl ClientCache {
-    pub(crate) fn new(account: StorageAccount) -> Self {
-        ClientCache {
-            account,
-            current: Mutex::new(None),
-        }
-    }
-
-    pub(crate) fn account(&self) -> &StorageAccount {
-        &self.account
-    }
-
-    pub(crate) fn get(&self) -> anyhow::Result<Arc<BlobServiceClient>> {
-        let mut g = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, c)) = g.as_ref() {
-            if at.elapsed() < CLIENT_MAX_AGE {
-                return Ok(c.clone());
-            }
-        }
-        let c = Arc::new(self.account.blob_service()?);
-        *g = Some((Instant::now(), c.clone()));
-        Ok(c)
-    }
-}
-
-/// True when an SDK error is an HTTP 404.
-pub(crate) fn is_not_found(e: &azure_core::Error) -> bool {
-    e.http_status() == Some(StatusCode::NotFound)
 }
 
 fn blob_type(t: Option<&SdkBlobType>) -> BlobType {

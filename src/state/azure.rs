@@ -12,8 +12,8 @@
 //! * `claims/<name>`: the last run time of a periodic job, claimed with `If-Match`.
 
 use super::{Checkpoint, CheckpointStore, Lease, StoreError, Stored, Summary};
+use crate::azure::blob::{ensure_container, is_not_found, ClientCache};
 use crate::azure::StorageAccount;
-use crate::source::azure::{is_not_found, ClientCache};
 use crate::source::BlobKey;
 use anyhow::Context;
 use async_trait::async_trait;
@@ -60,15 +60,6 @@ fn is_conflict(e: &azure_core::Error) -> bool {
         status(e),
         Some(StatusCode::Conflict) | Some(StatusCode::PreconditionFailed)
     )
-}
-
-/// Creates `container` unless it exists.
-pub(crate) async fn ensure_container(c: &BlobContainerClient, name: &str) -> anyhow::Result<()> {
-    match c.create(None).await {
-        Ok(_) => Ok(()),
-        Err(e) if status(&e) == Some(StatusCode::Conflict) => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("cannot create container {name}")),
-    }
 }
 
 impl BlobCheckpointStore {

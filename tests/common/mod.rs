@@ -1,6 +1,9 @@
 //! Helpers shared by integration tests: reaching Azurite and naming things uniquely.
 #![allow(dead_code)]
 
+pub mod drain;
+pub mod http;
+
 use mde_relay::azure::{StorageAccount, AZURITE_ACCOUNT, AZURITE_KEY};
 
 /// Azurite's blob endpoint (`AZURITE_BLOB_ENDPOINT`, default the standard port).

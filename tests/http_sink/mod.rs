@@ -4,11 +4,9 @@
 #![allow(dead_code)]
 
 use super::relay;
-use mde_relay::deadletter::DeadLetterFile;
-use mde_relay::drain::{Contention, DrainSettings, Drainer, Report};
+use mde_relay::drain::{Contention, DrainSettings, Report};
 use mde_relay::sink::Sink;
-use mde_relay::source::{local::DirSource, BlobKey, Scoped};
-use mde_relay::state::{local::DirCheckpointStore, CheckpointStore};
+use mde_relay::source::BlobKey;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -60,21 +58,19 @@ impl Blob {
     /// Drains the blob into `sink` in batches of `batch` events. Closed blobs only: the grace
     /// is zero so the whole file is read.
     pub async fn drain(&self, sink: Arc<dyn Sink>, batch: usize) -> anyhow::Result<Report> {
-        let src = Scoped::new(
-            Arc::new(DirSource::new(self.dir.path().join("src"))),
-            PREFIX,
-        );
-        let store: Arc<dyn CheckpointStore> =
-            Arc::new(DirCheckpointStore::open(self.dir.path().join("state")).unwrap());
-        let dead = Arc::new(DeadLetterFile::new(&self.dead_path()));
         let settings = DrainSettings {
             chunk: 16 * 1024,
             batch_max_events: batch,
             close_grace: Duration::from_secs(3600),
             ..DrainSettings::default()
         };
-        let (_, rx) = tokio::sync::watch::channel(false);
-        let drainer = Drainer::new(src, store, sink, dead, settings, rx);
+        let drainer = super::common::drain::local_drainer(
+            self.dir.path(),
+            PREFIX,
+            &self.dead_path(),
+            sink,
+            settings,
+        );
         drainer
             .drain(
                 &self.key,
@@ -86,23 +82,7 @@ impl Blob {
     }
 }
 
-/// Runs `app` on 127.0.0.1:0 on a thread of its own; returns the base URL.
-pub fn serve(app: axum::Router) -> url::Url {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    let addr = rx.recv().unwrap();
-    url::Url::parse(&format!("http://{addr}/")).unwrap()
-}
+pub use super::common::http::serve;
 
 /// The request body, gunzipped when `Content-Encoding: gzip` says so.
 pub fn decoded(headers: &axum::http::HeaderMap, body: &[u8]) -> Vec<u8> {

@@ -17,198 +17,30 @@
 //! policy, its `Retry-After` handling and its counters are the only ones); a missing queue or
 //! claims container is created once, on first use.
 
-use super::config::{ConfigError, Settings};
-use super::retry::{parse_retry_after, Attempt, Retrier, RetryPolicy, SinkStats};
-use super::{Batch, Sink, SinkError};
+mod claim;
+mod config;
+mod encoding;
+mod message;
+
+pub use config::{valid_storage_name, QueueConfig};
+pub use encoding::{QueueEncoding, MAX_MESSAGE_BYTES};
+use message::Message;
+
+use super::retry::{parse_retry_after, Attempt, Retrier, SinkStats};
+use super::{Sink, SinkError};
 use crate::azure::StorageAccount;
+use crate::config::ConfigError;
+use crate::event::Batch;
 use async_trait::async_trait;
 use azure_core::error::ErrorKind;
 use azure_core::http::{ClientOptions, RequestContent, RetryOptions, Transport};
-use azure_storage_blob::models::BlobClientUploadOptions;
 use azure_storage_blob::{BlobContainerClient, BlobServiceClientOptions};
 use azure_storage_queue::models::QueueMessage;
 use azure_storage_queue::{QueueClient, QueueServiceClientOptions};
-use base64::Engine;
 use futures::StreamExt;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime};
-
-/// Largest message text, in bytes, the service accepts.
-pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
-
-/// How message text is encoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QueueEncoding {
-    /// Base64 of the NDJSON (the Functions queue trigger's default).
-    Base64,
-    /// The NDJSON text itself.
-    None,
-}
-
-impl QueueEncoding {
-    /// The largest NDJSON payload a message can carry before the encoding.
-    fn budget(self) -> usize {
-        match self {
-            // 4 output bytes per 3 input bytes, padded: 49152 raw bytes → 65536.
-            QueueEncoding::Base64 => MAX_MESSAGE_BYTES / 4 * 3,
-            QueueEncoding::None => MAX_MESSAGE_BYTES,
-        }
-    }
-
-    /// What `bytes` cost against [`Self::budget`]: raw length for base64, the XML-escaped
-    /// length (`<`, `>`, `&` as the SDK's serializer escapes them) for none.
-    fn cost(self, bytes: &[u8]) -> usize {
-        match self {
-            QueueEncoding::Base64 => bytes.len(),
-            QueueEncoding::None => {
-                bytes.len()
-                    + bytes
-                        .iter()
-                        .map(|&b| match b {
-                            b'<' | b'>' => 3,
-                            b'&' => 4,
-                            _ => 0,
-                        })
-                        .sum::<usize>()
-            }
-        }
-    }
-}
-
-/// Settings of the queue sink.
-#[derive(Clone)]
-pub struct QueueConfig {
-    /// The storage account (from the connection `connection` names).
-    pub account: StorageAccount,
-    /// The queue.
-    pub queue: String,
-    /// Message encoding.
-    pub encoding: QueueEncoding,
-    /// Container of claim-check blobs (same account).
-    pub claims_container: String,
-    /// Messages in flight.
-    pub concurrency: usize,
-    /// Retry policy.
-    pub retry: RetryPolicy,
-}
-
-impl fmt::Debug for QueueConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("QueueConfig")
-            .field("account", &self.account) // its Debug hides keys and SAS tokens
-            .field("queue", &self.queue)
-            .field("encoding", &self.encoding)
-            .field("claims_container", &self.claims_container)
-            .field("concurrency", &self.concurrency)
-            .field("retry", &self.retry)
-            .finish()
-    }
-}
-
-/// Checks a queue or container name: 3-63 characters of lower-case letters, digits and single
-/// hyphens, starting and ending with a letter or digit.
-pub fn valid_storage_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    (3..=63).contains(&b.len())
-        && b.iter()
-            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
-        && !name.contains("--")
-}
-
-impl QueueConfig {
-    /// A configuration with defaults for everything but the account and queue.
-    pub fn new(account: StorageAccount, queue: &str) -> Self {
-        QueueConfig {
-            account,
-            queue: queue.to_string(),
-            encoding: QueueEncoding::Base64,
-            claims_container: "mde-relay-claims".into(),
-            concurrency: 8,
-            retry: RetryPolicy::default(),
-        }
-    }
-
-    /// Reads the `RELAY_QUEUE_*` settings and resolves the connection.
-    pub fn from_settings(s: &Settings<'_>, retry: RetryPolicy) -> Result<Self, ConfigError> {
-        let queue = s.required("RELAY_QUEUE_NAME", "RELAY_SINK=queue")?;
-        let queue = queue.trim().to_string();
-        if !valid_storage_name(&queue) {
-            return Err(ConfigError::new(
-                "RELAY_QUEUE_NAME",
-                format!(
-                    "must be 3-63 lower-case letters, digits and single hyphens, not `{queue}`"
-                ),
-            ));
-        }
-        let claims = s.required("RELAY_QUEUE_CLAIMS_CONTAINER", "RELAY_SINK=queue")?;
-        let claims = claims.trim().to_string();
-        if !valid_storage_name(&claims) {
-            return Err(ConfigError::new(
-                "RELAY_QUEUE_CLAIMS_CONTAINER",
-                format!(
-                    "must be 3-63 lower-case letters, digits and single hyphens, not `{claims}`"
-                ),
-            ));
-        }
-        let encoding = match s
-            .required("RELAY_QUEUE_ENCODING", "RELAY_SINK=queue")?
-            .trim()
-            .to_ascii_lowercase()
-            .as_str()
-        {
-            "base64" => QueueEncoding::Base64,
-            "none" => QueueEncoding::None,
-            other => {
-                return Err(ConfigError::new(
-                    "RELAY_QUEUE_ENCODING",
-                    format!("must be base64 or none, not `{other}`"),
-                ))
-            }
-        };
-        let connection = s.required("RELAY_QUEUE_CONNECTION", "RELAY_SINK=queue")?;
-        let connection = connection.trim();
-        let account = StorageAccount::from_lookup(connection, &|k| s.raw(k)).map_err(|e| {
-            ConfigError::new(
-                &e.setting,
-                format!(
-                    "{} (the connection named by RELAY_QUEUE_CONNECTION)",
-                    e.message
-                ),
-            )
-        })?;
-        if account.queue_endpoint().is_none() {
-            return Err(ConfigError::new(
-                connection,
-                format!("has no queue endpoint (set a connection string, or {connection}__queueServiceUri)"),
-            ));
-        }
-        if account.blob_endpoint().is_none() {
-            return Err(ConfigError::new(
-                connection,
-                format!("has no blob endpoint, which the queue sink needs for events too large for a message (set {connection}__blobServiceUri)"),
-            ));
-        }
-        Ok(QueueConfig {
-            account,
-            queue,
-            encoding,
-            claims_container: claims,
-            concurrency: s.count("RELAY_QUEUE_CONCURRENCY", 1)?,
-            retry,
-        })
-    }
-}
-
-/// One message to send: its NDJSON payload (before encoding), how many events it carries, and
-/// which of them go by claim check.
-struct Message {
-    raw: Vec<u8>,
-    events: usize,
-    claims: Vec<usize>,
-}
 
 /// A 404 for a queue or container that does not exist (yet).
 struct Missing;
@@ -291,110 +123,6 @@ impl QueueSink {
             .map_err(|e| e.message)?
             .blob_container_client(&self.claims_container);
         Ok(Clients { queue, claims })
-    }
-
-    /// The claim-check blob name of event `i`: `<table>/<event id>.json`.
-    fn claim_blob(batch: &Batch, i: usize) -> String {
-        let it = &batch.items()[i];
-        let table: String = it
-            .table
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        format!("{table}/{}.json", it.id)
-    }
-
-    fn claim_reference(&self, batch: &Batch, i: usize) -> Vec<u8> {
-        let it = &batch.items()[i];
-        let blob = Self::claim_blob(batch, i);
-        let url = self.account.blob_endpoint().map(|base| {
-            let mut u = base.clone();
-            if let Ok(mut segs) = u.path_segments_mut() {
-                segs.pop_if_empty().push(&self.claims_container);
-                for part in blob.split('/') {
-                    segs.push(part);
-                }
-            }
-            u.to_string()
-        });
-        serde_json::to_vec(&serde_json::json!({
-            "id": it.id.as_str(),
-            "table": it.table.as_ref(),
-            "claim_check": {
-                "container": self.claims_container,
-                "blob": blob,
-                "url": url,
-                "bytes": it.range.len(),
-            }
-        }))
-        .expect("serializing a json! value cannot fail")
-    }
-
-    /// Cuts `batch` into messages, in order, each within [`MAX_MESSAGE_BYTES`] once encoded.
-    fn plan(&self, batch: &Batch) -> Vec<Message> {
-        let budget = self.encoding.budget();
-        let mut out = Vec::new();
-        let mut cur = Message {
-            raw: Vec::new(),
-            events: 0,
-            claims: Vec::new(),
-        };
-        let mut used = 0;
-        for i in 0..batch.len() {
-            let ev = batch.event(i);
-            let cost = self.encoding.cost(ev) + 1;
-            let (line, claim) = if cost > budget {
-                (
-                    std::borrow::Cow::Owned(self.claim_reference(batch, i)),
-                    true,
-                )
-            } else {
-                (std::borrow::Cow::Borrowed(ev), false)
-            };
-            let cost = if claim {
-                self.encoding.cost(&line) + 1
-            } else {
-                cost
-            };
-            if used + cost > budget && cur.events > 0 {
-                out.push(std::mem::replace(
-                    &mut cur,
-                    Message {
-                        raw: Vec::new(),
-                        events: 0,
-                        claims: Vec::new(),
-                    },
-                ));
-                used = 0;
-            }
-            cur.raw.extend_from_slice(&line);
-            cur.raw.push(b'\n');
-            cur.events += 1;
-            if claim {
-                cur.claims.push(i);
-            }
-            used += cost;
-        }
-        if cur.events > 0 {
-            out.push(cur);
-        }
-        out
-    }
-
-    fn encode(&self, raw: &[u8]) -> Result<String, SinkError> {
-        match self.encoding {
-            QueueEncoding::Base64 => Ok(base64::engine::general_purpose::STANDARD.encode(raw)),
-            QueueEncoding::None => String::from_utf8(raw.to_vec()).map_err(|_| SinkError::Permanent {
-                sink: "queue",
-                message: "an event is not valid UTF-8 and cannot be sent with RELAY_QUEUE_ENCODING=none".into(),
-            }),
-        }
     }
 
     async fn deliver(
@@ -490,82 +218,6 @@ impl QueueSink {
                 }
             })
             .await
-    }
-
-    async fn upload_claim(
-        &self,
-        batch: &Batch,
-        clients: &Clients,
-        i: usize,
-    ) -> Result<(), SinkError> {
-        let it = &batch.items()[i];
-        let name = Self::claim_blob(batch, i);
-        let body = bytes::Bytes::copy_from_slice(batch.event(i));
-        let what = format!(
-            "claim-check blob {}/{name} ({} bytes)",
-            self.claims_container,
-            body.len()
-        );
-        tracing::warn!(
-            sink = "queue",
-            event_id = %it.id,
-            bytes = body.len(),
-            container = %self.claims_container,
-            "event is too large for a queue message; storing it as a claim-check blob"
-        );
-        let blob = clients.claims.blob_client(&name);
-        for first in [true, false] {
-            let r = self
-                .retrier
-                .run("queue", &what, || {
-                    let body = body.clone();
-                    let blob = &blob;
-                    async move {
-                        let options = BlobClientUploadOptions {
-                            blob_content_type: Some("application/json".into()),
-                            ..Default::default()
-                        };
-                        let _permit = self.inflight.acquire().await.expect("never closed");
-                        match blob
-                            .upload(RequestContent::from(body.to_vec()), Some(options))
-                            .await
-                        {
-                            Ok(_) => Attempt::Done(Ok(())),
-                            Err(e) => classify(e, "ContainerNotFound"),
-                        }
-                    }
-                })
-                .await?;
-            match r {
-                Ok(()) => {
-                    self.retrier.counters.oversize();
-                    return Ok(());
-                }
-                Err(Missing) if first && !self.claims_ready.load(Ordering::Relaxed) => {
-                    self.create_container(clients).await?;
-                }
-                Err(Missing) => break,
-            }
-        }
-        Err(SinkError::Permanent {
-            sink: "queue",
-            message: format!(
-                "claim-check container {} does not exist in {}",
-                self.claims_container,
-                self.account.setting()
-            ),
-        })
-    }
-
-    async fn create_container(&self, clients: &Clients) -> Result<(), SinkError> {
-        tracing::info!(sink = "queue", container = %self.claims_container, "claim-check container does not exist; creating it");
-        let what = format!("creating container {}", self.claims_container);
-        self.create_once(&what, || async {
-            clients.claims.create(None).await.map(|_| ())
-        })
-        .await?;
-        self.claims_ready.store(true, Ordering::Relaxed);
-        Ok(())
     }
 }
 
@@ -671,7 +323,7 @@ impl Sink for QueueSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sink::EventId;
+    use crate::event::EventId;
 
     fn sink(encoding: QueueEncoding) -> QueueSink {
         let account =

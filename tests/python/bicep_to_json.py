@@ -29,7 +29,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
         f"pycep-parser is not installed for {sys.executable} ({e}).\n"
         "Run .ci/test (it creates target/pycep-venv), or by hand:\n"
         "  python3 -m venv target/pycep-venv && "
-        "target/pycep-venv/bin/pip install -r tests/support/requirements-bicep.txt\n"
+        "target/pycep-venv/bin/pip install -r tests/python/requirements-bicep.txt\n"
         "then point PYCEP_PYTHON at target/pycep-venv/bin/python.\n"
     )
     sys.exit(3)
