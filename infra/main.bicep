@@ -271,6 +271,20 @@ param esPipeline string = ''
 ])
 param esGzip string = 'false'
 
+@description('RELAY_ES_JSON_OBJECTS: send JSON column values that are not objects as {"value": …}, so the flattened/flat_object fields of the index templates index them.')
+@allowed([
+  'true'
+  'false'
+])
+param esJsonObjects string = 'true'
+
+@description('RELAY_ES_INSTALL_TEMPLATES: install the index templates at start-up, as `mde-relay setup elasticsearch` does (the key needs manage_index_templates).')
+@allowed([
+  'true'
+  'false'
+])
+param esInstallTemplates string = 'false'
+
 // ---------------------------------------------------------------------------------------------
 // Names and ids
 // ---------------------------------------------------------------------------------------------
@@ -766,6 +780,14 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'RELAY_ES_GZIP'
           value: esGzip
+        }
+        {
+          name: 'RELAY_ES_JSON_OBJECTS'
+          value: esJsonObjects
+        }
+        {
+          name: 'RELAY_ES_INSTALL_TEMPLATES'
+          value: esInstallTemplates
         }
       ]
     }

@@ -139,6 +139,11 @@ pub fn run(a: &Request<'_>) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
+        if a.out.is_none() {
+            if let Some(done) = crate::sink::es_templates::install_at_startup(&sink_config).await? {
+                eprintln!("elasticsearch templates: {done}");
+            }
+        }
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 eprintln!("interrupted: stopping at the next checkpoint");

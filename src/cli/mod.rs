@@ -7,6 +7,7 @@ mod process;
 mod redrive;
 mod schema;
 mod serve;
+mod setup;
 pub mod sink_args;
 mod status;
 mod transform;
@@ -38,6 +39,8 @@ enum Command {
     Schema(schema::SchemaArgs),
     /// Check KQL transforms (RELAY_TRANSFORMS) or try them on sample export files.
     Transform(transform::TransformArgs),
+    /// Prepare a destination: install the Elasticsearch / OpenSearch index templates.
+    Setup(setup::SetupArgs),
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -51,6 +54,7 @@ pub fn main() -> ExitCode {
         Command::Redrive(a) => redrive::run(a),
         Command::Schema(a) => schema::run(a),
         Command::Transform(a) => transform::run(a),
+        Command::Setup(a) => setup::run(a),
     };
     match result {
         Ok(code) => code,

@@ -218,6 +218,11 @@ pub fn run(a: ProcessArgs) -> anyhow::Result<ExitCode> {
     let mut proc = RowProcessor::new(a.format, filter, max_line);
     let limits = (config.batch_max_events, config.batch_max_bytes);
     rt.block_on(async {
+        if a.out.is_none() {
+            if let Some(done) = crate::sink::es_templates::install_at_startup(&config).await? {
+                eprintln!("elasticsearch templates: {done}");
+            }
+        }
         for input in &inputs {
             process_file(input, &mut proc, sink.as_ref(), &dead, limits, &bar).await?;
         }

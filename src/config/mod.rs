@@ -101,6 +101,8 @@ pub static SETTINGS: &[Setting] = &[
     s("RELAY_ES_PASSWORD", None, false, true, "elasticsearch sink: password for basic auth."),
     s("RELAY_ES_PIPELINE", None, false, false, "elasticsearch sink: ingest pipeline documents go through."),
     s("RELAY_ES_GZIP", Some("false"), false, false, "elasticsearch sink: gzip request bodies."),
+    s("RELAY_ES_JSON_OBJECTS", Some("true"), false, false, "elasticsearch sink: send a JSON column value that is not an object (an array of strings, text) as `{\"value\": …}`, so the templates' `flattened`/`flat_object` fields take it."),
+    s("RELAY_ES_INSTALL_TEMPLATES", Some("false"), false, false, "elasticsearch sink: install the index templates (as `mde-relay setup elasticsearch` does) at start-up."),
 ];
 
 /// Looks a setting up in the table.

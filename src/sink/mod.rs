@@ -17,6 +17,7 @@
 
 pub mod config;
 pub mod elasticsearch;
+pub mod es_templates;
 pub mod file;
 pub mod http;
 pub mod logs_ingestion;
