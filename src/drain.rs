@@ -132,6 +132,8 @@ struct Run<'a> {
     batch: Batch,
     dead: Vec<DeadLetter>,
     base: (u64, u64, u64),
+    /// Filtered rows and bytes of the checkpoint before this drain.
+    base_filtered: (u64, u64),
     batches: u64,
     /// Newest event time among the batches the sink acknowledged.
     newest: Option<f64>,
@@ -196,6 +198,8 @@ impl Run<'_> {
         self.cp.rows = self.base.0 + s.rows;
         self.cp.events = self.base.1 + s.events;
         self.cp.dead_lettered = self.base.2 + s.dead_lettered;
+        self.cp.filtered = self.base_filtered.0 + s.filtered;
+        self.cp.filtered_bytes = self.base_filtered.1 + s.filtered_bytes;
         self.cp.etag = props.etag.clone();
         self.cp.incarnation = props.incarnation.clone();
         self.cp.blob_type = props.blob_type;
@@ -404,6 +408,7 @@ impl Drainer {
             lease,
             lost,
             base: (cp.rows, cp.events, cp.dead_lettered),
+            base_filtered: (cp.filtered, cp.filtered_bytes),
             cp,
             version,
             proc: RowProcessor::new(s.format, s.filter.clone(), s.max_line).log_drift(true),
@@ -499,6 +504,7 @@ impl Drainer {
                 rows = report.stats.rows,
                 events = report.stats.events,
                 dead_lettered = report.stats.dead_lettered,
+                filtered = report.stats.filtered,
                 batches = report.batches,
                 closed = report.closed,
                 ms = started.elapsed().as_millis() as u64,

@@ -52,3 +52,4 @@ pub mod state;
 pub mod status;
 pub mod tables;
 pub mod tail;
+pub mod transform;

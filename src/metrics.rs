@@ -8,7 +8,8 @@
 //! `docs/operations.md` ("Why log-based metrics").
 //!
 //! Fields: `table`, `container`, `blob`, `outcome`, `bytes_read`, `rows`, `events_sent`,
-//! `dead_letters`, `skipped`, `batches`, `duration_ms`, `offset` (checkpoint after the drain),
+//! `dead_letters`, `skipped`, `filtered` (rows a transform's `where` dropped: not dead letters),
+//! `filtered_bytes` (their size), `batches`, `duration_ms`, `offset` (checkpoint after the drain),
 //! `length` (blob length when the drain started), `pending_bytes` (length − offset), and
 //! `lag_seconds` = now − the newest event timestamp (properties.Timestamp) delivered by this
 //! drain (absent when nothing was delivered or no event had a timestamp).
@@ -31,6 +32,8 @@ pub const SUMMARY_FIELDS: &[&str] = &[
     "events_sent",
     "dead_letters",
     "skipped",
+    "filtered",
+    "filtered_bytes",
     "batches",
     "duration_ms",
     "offset",
@@ -95,6 +98,8 @@ pub fn drain_summary(key: &BlobKey, r: &Summary<'_>, took: Duration) {
         events_sent = r.stats.events,
         dead_letters = r.stats.dead_lettered,
         skipped = r.stats.skipped,
+        filtered = r.stats.filtered,
+        filtered_bytes = r.stats.filtered_bytes,
         batches = r.batches,
         duration_ms = took.as_millis() as u64,
         offset = r.offset,

@@ -96,6 +96,14 @@ pub struct SinkArgs {
     /// elasticsearch sink: gzip request bodies (true/false) [default: false].
     #[arg(long, env = "RELAY_ES_GZIP")]
     pub es_gzip: Option<String>,
+    /// elasticsearch sink: send JSON column values that are not objects as {"value": …}
+    /// (true/false) [default: true].
+    #[arg(long, env = "RELAY_ES_JSON_OBJECTS")]
+    pub es_json_objects: Option<String>,
+    /// elasticsearch sink: install the index templates before sending (true/false)
+    /// [default: false].
+    #[arg(long, env = "RELAY_ES_INSTALL_TEMPLATES")]
+    pub es_install_templates: Option<String>,
 }
 
 impl SinkArgs {
@@ -132,6 +140,8 @@ impl SinkArgs {
             "RELAY_ES_PASSWORD" => &self.es_password,
             "RELAY_ES_PIPELINE" => &self.es_pipeline,
             "RELAY_ES_GZIP" => &self.es_gzip,
+            "RELAY_ES_JSON_OBJECTS" => &self.es_json_objects,
+            "RELAY_ES_INSTALL_TEMPLATES" => &self.es_install_templates,
             _ => return crate::config::env(name),
         };
         v.clone()

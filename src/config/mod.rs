@@ -59,6 +59,7 @@ pub static SETTINGS: &[Setting] = &[
     s("RELAY_FORMAT", Some("normalized"), false, false, "Event format: normalized | raw | ocsf (OCSF 1.5.0 events, docs/ocsf.md)."),
     s("RELAY_TABLES", None, false, false, "Allow-list of tables (comma-separated); empty = all."),
     s("RELAY_TENANTS", None, false, false, "Allow-list of tenant ids (comma-separated); empty = all."),
+    s("RELAY_TRANSFORMS", None, false, false, "KQL transforms per table run on every row before the sink (docs/transforms.md): a file path, or the transform text itself (a value containing `|`). Checked at start-up: a bad transform stops `serve` and `process` before any read. Rows a `where` drops are counted as `filtered`, not dead-lettered."),
     s("RELAY_MAX_ROW_BYTES", Some("16MiB"), false, false, "Longest accepted row; longer rows are dead-lettered."),
     s("RELAY_READ_CHUNK", Some("4MiB"), false, false, "Bytes per ranged read of an export blob (memory per drain is about twice this)."),
     s("RELAY_CLOSE_GRACE", Some("30m"), false, false, "A blob is closed (its final unterminated row processed) once its hour ended and it was last written this long ago."),
@@ -100,6 +101,8 @@ pub static SETTINGS: &[Setting] = &[
     s("RELAY_ES_PASSWORD", None, false, true, "elasticsearch sink: password for basic auth."),
     s("RELAY_ES_PIPELINE", None, false, false, "elasticsearch sink: ingest pipeline documents go through."),
     s("RELAY_ES_GZIP", Some("false"), false, false, "elasticsearch sink: gzip request bodies."),
+    s("RELAY_ES_JSON_OBJECTS", Some("true"), false, false, "elasticsearch sink: send a JSON column value that is not an object (an array of strings, text) as `{\"value\": …}`, so the templates' `flattened`/`flat_object` fields take it."),
+    s("RELAY_ES_INSTALL_TEMPLATES", Some("false"), false, false, "elasticsearch sink: install the index templates (as `mde-relay setup elasticsearch` does) at start-up."),
 ];
 
 /// Looks a setting up in the table.

@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use super::Undecoded;
 
 /// The column the export adds to every device-linked row (platform facts §1): not drift.
-const EXPORT_ADDED: &[&str] = &["MachineGroup"];
+pub(crate) const EXPORT_ADDED: &[&str] = &["MachineGroup"];
 
 /// Shapes remembered per table before the memory is cleared (rows whose keys vary without end
 /// then cost a registry lookup per new shape, never unbounded memory).

@@ -18,6 +18,7 @@
 pub mod answer;
 pub mod config;
 pub mod elasticsearch;
+pub mod es_templates;
 pub mod file;
 pub mod http;
 pub mod logs_ingestion;

@@ -115,6 +115,13 @@ pub trait Destination: Send + Sync + 'static {
     /// The setting holding the destination's URL, for messages (`RELAY_WEBHOOK_URL`).
     fn url_setting(&self) -> &'static str;
 
+    /// True when an event the receiver answers 413 to on its own goes to the dead-letter
+    /// destination (it can never be taken: Elasticsearch's `http.max_content_length`); by
+    /// default the drain stops instead, with an error telling to raise the receiver's limit.
+    fn dead_letters_oversize(&self) -> bool {
+        false
+    }
+
     /// Whether event `i` may go in the same request as event `first` (`i > first`, both of
     /// the same batch). Default: always.
     fn same_request(&self, _batch: &Batch, _first: usize, _i: usize) -> bool {

@@ -36,6 +36,17 @@ impl<D: Destination> HttpSink<D> {
                 Posted::Delivered { rejected: r } => rejected.extend(r),
                 Posted::TooLarge(req, r) if req.events.len() == 1 => {
                     rejected.extend(r);
+                    if self.dest.dead_letters_oversize() {
+                        self.retrier.counters.oversize();
+                        rejected.push(Rejected {
+                            index: req.events[0],
+                            reason: format!(
+                                "{name} refused the event: 413 Payload Too Large to the event alone ({} bytes as sent; over the receiver's request size limit)",
+                                req.body.len()
+                            ),
+                        });
+                        continue;
+                    }
                     return Err(SinkError::Permanent {
                         sink: name,
                         message: format!(
