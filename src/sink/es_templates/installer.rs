@@ -2,6 +2,7 @@
 //! template (idempotent; a template already at [`TEMPLATES_VERSION`] is counted as unchanged).
 
 use super::*;
+use crate::sink::answer;
 
 /// What [`install`] did.
 #[derive(Debug, Clone)]
@@ -26,11 +27,15 @@ impl fmt::Display for Installed {
     }
 }
 
-/// A small client for the few template calls (the sink's transport is for `_bulk`).
+/// A small client for the few template calls (the sink's transport is for `_bulk`). Its
+/// answers are read and scrubbed like the sink's ([`answer`]): the cluster is not trusted to end
+/// a body or to keep the request's credentials out of an error page.
 struct Client {
     http: reqwest::Client,
     base: url::Url,
     auth: Option<HeaderValue>,
+    /// What [`answer::scrub`] removes from messages built from an answer.
+    secrets: Vec<String>,
 }
 
 impl Client {
@@ -40,10 +45,15 @@ impl Client {
             .build()
             .map_err(|e| ConfigError::new("RELAY_ES_URL", format!("HTTP client: {e}")))?;
         let auth = auth_header(&c.auth)?;
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(a) = &auth {
+            headers.insert(AUTHORIZATION, a.clone());
+        }
         Ok(Client {
             http,
             base: c.url.clone(),
             auth,
+            secrets: answer::secrets_of(&headers),
         })
     }
 
@@ -74,32 +84,43 @@ impl Client {
                 .header(CONTENT_TYPE, "application/json")
                 .body(serde_json::to_vec(b)?);
         }
+        // Without the URL: RELAY_ES_URL may carry credentials (`https://user:pass@host`).
         let resp = r
             .send()
             .await
+            .map_err(|e| anyhow::Error::new(e.without_url()))
             .with_context(|| format!("{method} {path} on RELAY_ES_URL"))?;
-        let status = resp.status().as_u16();
-        let bytes = resp.bytes().await.unwrap_or_default();
+        let status = resp.status();
+        let max = if status.is_success() {
+            answer::MAX_OK_BODY
+        } else {
+            answer::MAX_ERROR_BODY
+        };
+        let status = status.as_u16();
+        let bytes = answer::read_bounded(resp, max).await;
         let v = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
         Ok((status, v))
     }
 }
 
-fn error_text(status: u16, v: &Value) -> String {
+/// The engine's error in an answer, scrubbed of `secrets` and cut short ([`answer::scrub`]).
+pub(super) fn error_text(status: u16, v: &Value, secrets: &[String]) -> String {
     let e = &v["error"];
     let hint = match status {
         401 => "; check RELAY_ES_API_KEY (or RELAY_ES_USERNAME/RELAY_ES_PASSWORD)",
         403 => "; the key or user needs the manage_index_templates cluster privilege",
         _ => "",
     };
-    match (e["type"].as_str(), e["reason"].as_str()) {
-        (Some(t), r) => format!("{status} ({t}: {}){hint}", r.unwrap_or("")),
-        _ => format!(
-            "{status} ({}){hint}",
-            v.to_string().chars().take(300).collect::<String>()
-        ),
-    }
+    let what = match (e["type"].as_str(), e["reason"].as_str()) {
+        (Some(t), r) => format!("{t}: {}", r.unwrap_or("")),
+        _ => v
+            .to_string()
+            .chars()
+            .take(answer::MAX_BODY_EXCERPT)
+            .collect(),
+    };
+    format!("{status} ({}){hint}", answer::scrub(&what, secrets))
 }
 
 /// Asks the cluster which engine it is.
@@ -113,7 +134,7 @@ async fn detect_with(client: &Client) -> anyhow::Result<Engine> {
     if status != 200 {
         bail!(
             "GET / on RELAY_ES_URL answered {}",
-            error_text(status, &root)
+            error_text(status, &root, &client.secrets)
         );
     }
     Engine::from_root(&root)
@@ -141,7 +162,10 @@ pub async fn install(c: &EsConfig, opts: &TemplateOptions) -> anyhow::Result<Ins
             }
             let (status, v) = client.send(reqwest::Method::PUT, &path, Some(body)).await?;
             if !(200..300).contains(&status) {
-                bail!("PUT {path} answered {}", error_text(status, &v));
+                bail!(
+                    "PUT {path} answered {}",
+                    error_text(status, &v, &client.secrets)
+                );
             }
         }
     }

@@ -115,3 +115,25 @@ fn json_column_values_that_are_not_objects_are_wrapped() {
     assert_eq!(v["properties"]["AdditionalFields"]["value"], 5);
     assert_eq!(v["properties"]["Other"], serde_json::json!([1]));
 }
+
+#[test]
+fn template_errors_keep_no_credential_an_engine_echoes() {
+    let key = "ApiKey c2VjcmV0LWFwaS1rZXktdmFsdWU=";
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(AUTHORIZATION, HeaderValue::from_static(key));
+    let secrets = crate::sink::answer::secrets_of(&headers);
+    // An error page that echoes the request's headers, as some proxies do.
+    let echoed = json!(format!(
+        "unauthorized; request had Authorization: {key} {}",
+        "x".repeat(1000)
+    ));
+    let text = installer::error_text(401, &echoed, &secrets);
+    assert!(!text.contains("c2VjcmV0LWFwaS1rZXktdmFsdWU="), "{text}");
+    assert!(text.starts_with("401 ("), "{text}");
+    assert!(text.chars().count() < 600, "cut short: {text}");
+    // The engine's own error object is kept (type and reason), scrubbed the same way.
+    let engine = json!({"error": {"type": "security_exception", "reason": format!("bad {key}")}});
+    let text = installer::error_text(401, &engine, &secrets);
+    assert!(text.contains("security_exception"), "{text}");
+    assert!(!text.contains("c2VjcmV0LWFwaS1rZXktdmFsdWU="), "{text}");
+}
