@@ -312,6 +312,18 @@ fn main() {
     let root = url.join("/").unwrap();
     let es = EsSink::new(EsConfig::new(root.clone())).unwrap();
     run_sink(&rt, "elasticsearch", &es, &pool, events, &counts);
+    // The same without the JSON-column check ({"value": …} wrapping) the default sink does.
+    let mut c = EsConfig::new(root.clone());
+    c.json_objects = false;
+    let es = EsSink::new(c).unwrap();
+    run_sink(
+        &rt,
+        "elasticsearch, RELAY_ES_JSON_OBJECTS=false",
+        &es,
+        &pool,
+        events,
+        &counts,
+    );
     let mut c = EsConfig::new(root.clone());
     c.http.gzip = true;
     let es = EsSink::new(c).unwrap();

@@ -110,6 +110,9 @@ param tables string = ''
 @description('RELAY_TENANTS: allow-list of tenant ids, comma-separated; empty = all.')
 param tenants string = ''
 
+@description('RELAY_TRANSFORMS: KQL transforms per table, run before the sink (docs/transforms.md); the transform text, or a path in the package; empty = none.')
+param transforms string = ''
+
 @description('RELAY_MAX_ROW_BYTES: longest accepted row; longer rows are dead-lettered.')
 param maxRowBytes string = '16MiB'
 
@@ -267,6 +270,20 @@ param esPipeline string = ''
   'false'
 ])
 param esGzip string = 'false'
+
+@description('RELAY_ES_JSON_OBJECTS: send JSON column values that are not objects as {"value": …}, so the flattened/flat_object fields of the index templates index them.')
+@allowed([
+  'true'
+  'false'
+])
+param esJsonObjects string = 'true'
+
+@description('RELAY_ES_INSTALL_TEMPLATES: install the index templates at start-up, as `mde-relay setup elasticsearch` does (the key needs manage_index_templates).')
+@allowed([
+  'true'
+  'false'
+])
+param esInstallTemplates string = 'false'
 
 // ---------------------------------------------------------------------------------------------
 // Names and ids
@@ -601,6 +618,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           value: tenants
         }
         {
+          name: 'RELAY_TRANSFORMS'
+          value: transforms
+        }
+        {
           name: 'RELAY_MAX_ROW_BYTES'
           value: maxRowBytes
         }
@@ -759,6 +780,14 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'RELAY_ES_GZIP'
           value: esGzip
+        }
+        {
+          name: 'RELAY_ES_JSON_OBJECTS'
+          value: esJsonObjects
+        }
+        {
+          name: 'RELAY_ES_INSTALL_TEMPLATES'
+          value: esInstallTemplates
         }
       ]
     }

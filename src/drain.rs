@@ -43,7 +43,7 @@ use crate::state::{Checkpoint, CheckpointStore, Lease};
 use anyhow::Context;
 use bytes::Bytes;
 use chrono::Utc;
-use lease::renew_loop;
+use lease::LeaseGuard;
 use run::{Mark, Run};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -178,13 +178,13 @@ impl Drainer {
                 return Ok(Report::new(key, Outcome::Busy));
             }
         };
-        let lost = Arc::new(AtomicBool::new(false));
-        let renewer = tokio::spawn(renew_loop(self.store.clone(), lease.clone(), lost.clone()));
+        // Any way out of the drain (error, panic, cancellation) stops renewing and releases the
+        // lease: the guard does it on drop.
+        let guard = LeaseGuard::new(self.store.clone(), lease);
         let result = self
-            .drain_leased(key, &lease, &lost, deadline, progress)
+            .drain_leased(key, guard.lease(), guard.lost(), deadline, progress)
             .await;
-        renewer.abort();
-        if let Err(e) = self.store.release(&lease).await {
+        if let Err(e) = guard.release().await {
             // It expires by itself within its ttl.
             warn!(blob = %key, error = %format!("{e:#}"), "cannot release checkpoint lease");
         }
@@ -276,6 +276,7 @@ impl Drainer {
             lost,
             props: &props,
             base: (cp.rows, cp.events, cp.dead_lettered),
+            base_filtered: (cp.filtered, cp.filtered_bytes),
             cp,
             version,
             watermark: None,
@@ -305,6 +306,7 @@ impl Drainer {
             rows: proc.stats.rows,
             events: proc.stats.events,
             dead: proc.stats.dead_lettered,
+            filtered: (proc.stats.filtered, proc.stats.filtered_bytes),
             closed,
         };
         let mut pos = start;
@@ -335,7 +337,7 @@ impl Drainer {
             framer.feed(&data);
             drop(data);
             while let Some(frame) = framer.next_frame() {
-                proc.handle(
+                proc.handle_off_worker(
                     frame,
                     Some(&key.container),
                     &key.blob,
@@ -374,7 +376,7 @@ impl Drainer {
         } else {
             if closing {
                 if let Some(frame) = framer.finish() {
-                    proc.handle(
+                    proc.handle_off_worker(
                         frame,
                         Some(&key.container),
                         &key.blob,
@@ -427,6 +429,7 @@ impl Drainer {
                 rows = report.stats.rows,
                 events = report.stats.events,
                 dead_lettered = report.stats.dead_lettered,
+                filtered = report.stats.filtered,
                 batches = report.batches,
                 closed = report.closed,
                 ms = started.elapsed().as_millis() as u64,

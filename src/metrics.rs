@@ -8,9 +8,11 @@
 //! `docs/operations.md` ("Why log-based metrics").
 //!
 //! Fields: `table`, `container`, `blob`, `outcome`, `bytes_read`, `rows`, `events_sent`,
-//! `dead_letters`, `skipped`, `batches`, `batches_in_flight_max` (most batches at the sink at
-//! once), `checkpoints_written` (checkpoint writes of this drain: coalesced, see
-//! [`crate::deliver`]), `sink_wait_ms` (time the drain waited for the sink), `duration_ms`, `offset` (checkpoint after the drain),
+//! `dead_letters`, `skipped`, `filtered` (rows a transform's `where` dropped: not dead letters),
+//! `filtered_bytes` (their size), `batches`, `batches_in_flight_max` (most batches at the sink
+//! at once), `checkpoints_written` (checkpoint writes of this drain: coalesced, see
+//! [`crate::deliver`]), `sink_wait_ms` (time the drain waited for the sink), `duration_ms`,
+//! `offset` (checkpoint after the drain),
 //! `length` (blob length when the drain started), `pending_bytes` (length − offset), and
 //! `lag_seconds` = now − the newest event timestamp (properties.Timestamp) delivered by this
 //! drain (absent when nothing was delivered or no event had a timestamp).
@@ -33,6 +35,8 @@ pub const SUMMARY_FIELDS: &[&str] = &[
     "events_sent",
     "dead_letters",
     "skipped",
+    "filtered",
+    "filtered_bytes",
     "batches",
     "batches_in_flight_max",
     "checkpoints_written",
@@ -106,6 +110,8 @@ pub fn drain_summary(key: &BlobKey, r: &Summary<'_>, took: Duration) {
         events_sent = r.stats.events,
         dead_letters = r.stats.dead_lettered,
         skipped = r.stats.skipped,
+        filtered = r.stats.filtered,
+        filtered_bytes = r.stats.filtered_bytes,
         batches = r.batches,
         batches_in_flight_max = r.batches_in_flight_max,
         checkpoints_written = r.checkpoints_written,

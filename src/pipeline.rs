@@ -8,6 +8,9 @@ use crate::normalize::drift::Drift;
 use crate::normalize::{Format, Normalizer};
 use crate::rows::{Frame, RowError, RowParser};
 use crate::tables;
+use crate::transform::step::{Fate, TransformStep};
+use crate::transform::Transforms;
+use std::sync::Arc;
 
 /// Counters of one run.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +23,10 @@ pub struct Stats {
     pub dead_lettered: u64,
     /// Rows dropped by an allow-list (`--tables`, `--tenants`).
     pub skipped: u64,
+    /// Rows dropped by a transform's `where` (`RELAY_TRANSFORMS`): not dead letters.
+    pub filtered: u64,
+    /// Bytes of the rows counted in `filtered` (what the sink was spared).
+    pub filtered_bytes: u64,
     /// Bytes of input read (set by the reader driving the processor).
     pub bytes: u64,
 }
@@ -31,17 +38,21 @@ impl Stats {
         self.events += o.events;
         self.dead_lettered += o.dead_lettered;
         self.skipped += o.skipped;
+        self.filtered += o.filtered;
+        self.filtered_bytes += o.filtered_bytes;
         self.bytes += o.bytes;
     }
 }
 
-/// Allow-lists; an empty list allows everything.
+/// Allow-lists (an empty list allows everything) and the transforms run on the rows they allow.
 #[derive(Debug, Default, Clone)]
 pub struct Filter {
     /// Table names (case-insensitive).
     pub tables: Vec<String>,
     /// Tenant GUIDs (case-insensitive).
     pub tenants: Vec<String>,
+    /// KQL transforms (`RELAY_TRANSFORMS`, `--transform`), checked at start-up.
+    pub transforms: Option<Arc<Transforms>>,
 }
 
 impl Filter {
@@ -62,12 +73,18 @@ impl Filter {
     }
 }
 
+/// Rows at least this long are normalized outside the async worker threads
+/// ([`RowProcessor::handle_off_worker`]): one such row can take a noticeable time (a row of a
+/// million keys), and a worker busy with it answers no request meanwhile.
+pub const BIG_ROW_BYTES: usize = 256 << 10;
+
 /// Turns frames into events or dead letters.
 #[derive(Debug)]
 pub struct RowProcessor {
     parser: RowParser,
     normalizer: Normalizer,
     filter: Filter,
+    transform: Option<Box<TransformStep>>,
     max_line: usize,
     /// Counters so far.
     pub stats: Stats,
@@ -81,6 +98,10 @@ impl RowProcessor {
         RowProcessor {
             parser: RowParser::new(),
             normalizer: Normalizer::new(format),
+            transform: filter
+                .transforms
+                .clone()
+                .map(|t| Box::new(TransformStep::new(t))),
             filter,
             max_line,
             stats: Stats::default(),
@@ -100,8 +121,31 @@ impl RowProcessor {
         self.max_line
     }
 
+    /// [`RowProcessor::handle`] for callers on an async task: a row of [`BIG_ROW_BYTES`] or more
+    /// is processed under [`tokio::task::block_in_place`] on a multi-threaded runtime, so the
+    /// runtime moves its other tasks (the handler's `GET /`, other invocations) to another
+    /// worker meanwhile. Small rows, the common case, pay nothing.
+    pub fn handle_off_worker(
+        &mut self,
+        frame: Frame<'_>,
+        container: Option<&str>,
+        blob: &str,
+        batch: &mut Batch,
+        dead: &mut Vec<DeadLetter>,
+    ) {
+        let big = matches!(&frame, Frame::Line { bytes, .. } if bytes.len() >= BIG_ROW_BYTES);
+        let multi_thread = big
+            && tokio::runtime::Handle::try_current()
+                .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if multi_thread {
+            tokio::task::block_in_place(|| self.handle(frame, container, blob, batch, dead))
+        } else {
+            self.handle(frame, container, blob, batch, dead)
+        }
+    }
+
     /// Handles one frame from `container`/`blob`: appends its event to `batch`, or its dead
-    /// letter to `dead`, or counts it as skipped.
+    /// letter to `dead`, or counts it as skipped or filtered.
     pub fn handle(
         &mut self,
         frame: Frame<'_>,
@@ -138,17 +182,25 @@ impl RowProcessor {
                 let result = self.parser.parse(bytes).map(|row| {
                     let (table, info) = tables::table_from_category(&row.category);
                     if !self.filter.allows(&table, row.tenant_id.as_deref()) {
-                        return false;
+                        return Fate::Skipped;
+                    }
+                    if let Some(t) = self.transform.as_deref_mut() {
+                        let (n, d) = (&self.normalizer, &mut self.drift);
+                        return t.push(&row, &table, info, bytes, src, n, batch, d);
                     }
                     let undecoded = self
                         .normalizer
                         .push_table(&row, &table, info, bytes, src, batch);
                     self.drift.observe(&table, info, &row, undecoded);
-                    true
+                    Fate::Event
                 });
                 match result {
-                    Ok(true) => self.stats.events += 1,
-                    Ok(false) => self.stats.skipped += 1,
+                    Ok(Fate::Event) => self.stats.events += 1,
+                    Ok(Fate::Skipped) => self.stats.skipped += 1,
+                    Ok(Fate::Filtered) => {
+                        self.stats.filtered += 1;
+                        self.stats.filtered_bytes += bytes.len() as u64;
+                    }
                     Err(err) => {
                         dead.push(DeadLetter::new(&err, src, bytes, bytes.len() as u64));
                         self.stats.dead_lettered += 1;

@@ -104,7 +104,8 @@ pub struct RedriveReport {
     pub selected: u64,
     /// Records that became events and were acknowledged by the sink (removed).
     pub sent: u64,
-    /// Records an allow-list now skips (removed, as a first delivery would have skipped them).
+    /// Records an allow-list or a transform's `where` now drops (removed, as a first delivery
+    /// would have dropped them).
     pub skipped: u64,
     /// Records refused again (kept, with the new reason).
     pub failed: u64,
@@ -202,7 +203,7 @@ async fn redrive_group(
                 });
             } else if pending.batch.len() > events_before {
                 pending.records.push(r.clone());
-            } else if proc.stats.skipped > before.skipped {
+            } else if proc.stats.skipped > before.skipped || proc.stats.filtered > before.filtered {
                 report.skipped += 1;
                 done.push(r.clone());
             }

@@ -65,6 +65,19 @@ fn list(s: &Settings<'_>, name: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// `RELAY_TRANSFORMS` (a file path or the transform text), checked: a bad transform stops
+/// start-up here, before any read.
+fn transforms(
+    s: &Settings<'_>,
+) -> anyhow::Result<Option<std::sync::Arc<crate::transform::Transforms>>> {
+    match s.raw("RELAY_TRANSFORMS") {
+        Some(v) if !v.trim().is_empty() => Ok(Some(std::sync::Arc::new(
+            crate::transform::Transforms::from_setting(&v, "RELAY_TRANSFORMS")?,
+        ))),
+        _ => Ok(None),
+    }
+}
+
 /// Every relay setting besides connections and the sink.
 #[derive(Debug, Clone)]
 pub struct RelaySettings {
@@ -126,6 +139,7 @@ impl RelaySettings {
                 filter: Filter {
                     tables: list(env, "RELAY_TABLES"),
                     tenants: list(env, "RELAY_TENANTS"),
+                    transforms: transforms(env)?,
                 },
                 max_line: setting(env, "RELAY_MAX_ROW_BYTES", size)?,
                 concurrency,
@@ -228,7 +242,8 @@ pub fn account(connection: &str) -> anyhow::Result<StorageAccount> {
 pub fn export_source(spec: &str, prefix: &str) -> anyhow::Result<Scoped> {
     let inner: Arc<dyn Source> = match spec.strip_prefix("dir:") {
         Some(path) => Arc::new(DirSource::new(path)),
-        None => Arc::new(AzureSource::new(account(spec)?)?),
+        // The relay only reads the export account: its SAS allows read and list, nothing else.
+        None => Arc::new(AzureSource::new(account(spec)?.read_only())?),
     };
     Ok(Scoped::new(inner, prefix))
 }

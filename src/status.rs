@@ -53,6 +53,10 @@ pub struct TableStatus {
     pub untracked: usize,
     /// Dead letters stored for this table.
     pub dead_letters: u64,
+    /// Rows transforms filtered out (`RELAY_TRANSFORMS`), summed over the checkpoints.
+    pub filtered_rows: u64,
+    /// Bytes of those rows: what the sink was spared.
+    pub filtered_bytes: u64,
 }
 
 impl TableStatus {
@@ -70,6 +74,8 @@ impl TableStatus {
             newest_hour: None,
             untracked: 0,
             dead_letters: 0,
+            filtered_rows: 0,
+            filtered_bytes: 0,
         }
     }
 }
@@ -132,6 +138,10 @@ pub async fn collect(
             .map(|s| (s.key.blob.clone(), s))
             .collect();
         let mut t = TableStatus::empty(&container);
+        for cp in cps.values() {
+            t.filtered_rows += cp.filtered;
+            t.filtered_bytes += cp.filtered_bytes;
+        }
         for l in listed {
             let key = BlobKey::new(container.as_str(), l.name.as_str());
             let hour = key.hour();
@@ -253,6 +263,7 @@ pub fn render_table(s: &Status) -> String {
         "NEWEST HOUR",
         "UNTRACKED",
         "DEAD LETTERS",
+        "FILTERED",
     ];
     let mut rows: Vec<Vec<String>> = vec![head.iter().map(|h| h.to_string()).collect()];
     for t in &s.tables {
@@ -273,6 +284,11 @@ pub fn render_table(s: &Status) -> String {
                 .map_or("-".into(), |h| h.format("%Y-%m-%dT%H").to_string()),
             t.untracked.to_string(),
             t.dead_letters.to_string(),
+            if t.filtered_rows > 0 {
+                format!("{} ({})", t.filtered_rows, human_bytes(t.filtered_bytes))
+            } else {
+                "-".into()
+            },
         ]);
     }
     let widths: Vec<usize> = (0..head.len())
@@ -347,6 +363,8 @@ mod tests {
             newest_hour: None,
             untracked: 0,
             dead_letters: 0,
+            filtered_rows: 0,
+            filtered_bytes: 0,
         }
     }
 

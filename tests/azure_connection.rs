@@ -39,13 +39,23 @@ async fn account_sas_works_for_blobs_and_queues() {
         .await
         .expect("send message");
     q.delete(None).await.unwrap();
+    // The SAS covers one service and no more than the relay does there: listing queues (which
+    // the relay never does) is refused.
+    let mut pager = queues.list_queues(None).unwrap();
+    use futures::TryStreamExt;
+    let e = pager
+        .try_next()
+        .await
+        .expect_err("listing queues is outside the SAS");
+    assert_eq!(e.http_status().map(u16::from), Some(403), "{e}");
 }
 
 #[tokio::test]
 async fn a_wrong_key_is_refused() {
     let cs = format!(
-        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=d3Jvbmc=;BlobEndpoint={}",
-        common::blob_endpoint()
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=d3Jvbmc=;BlobEndpoint={};QueueEndpoint={}",
+        common::blob_endpoint(),
+        common::queue_endpoint()
     );
     common::azurite();
     let account = mde_relay::azure::StorageAccount::from_connection_string("X", &cs).unwrap();

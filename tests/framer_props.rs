@@ -113,7 +113,7 @@ fn drive(input: &[u8], chunks: &[usize], max: usize, final_: bool, read: bool) -
             Format::Raw,
             Filter {
                 tables: vec!["DeviceEvents".into()],
-                tenants: vec![],
+                ..Filter::default()
             },
             max,
         ),

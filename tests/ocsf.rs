@@ -5,126 +5,24 @@
 //! define). The validator comes from PyPI: `.ci/test` installs it into `target/ocsf-venv`.
 
 use serde_json::Value;
-use std::collections::{BTreeMap, HashSet};
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::collections::HashSet;
+use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mde-relay");
+mod ocsf_check;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use ocsf_check::{assert_valid, lines, process_ocsf, repo, validate, BIN};
 
-const HOW_TO: &str = "the OCSF checks need Python 3 with pydantic-ocsf: run .ci/test, which \
-    installs it into target/ocsf-venv, or `python3 -m venv target/ocsf-venv && \
-    target/ocsf-venv/bin/pip install -r tests/python/requirements-ocsf.txt` (or point \
-    OCSF_PYTHON at a Python that has it)";
-
-/// The Python with pydantic-ocsf: `OCSF_PYTHON`, else the venv `.ci/test` makes.
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("OCSF_PYTHON") {
-        return p.into();
-    }
-    repo().join("target/ocsf-venv/bin/python")
-}
-
-/// The validator's summary of a stream of events.
-#[derive(Debug)]
-struct Summary {
-    events: u64,
-    classes: BTreeMap<u64, u64>,
-    errors: Vec<Value>,
-}
-
-/// Runs the validator over NDJSON events.
-fn validate(ndjson: &[u8]) -> Summary {
-    let py = python();
-    let mut child = Command::new(&py)
-        .arg(repo().join("tests/python/ocsf_validate.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {} ({e}): {HOW_TO}", py.display()));
-    // Feed stdin from a thread: the validator prints only at the end, but a large input must
-    // not deadlock on a full pipe either way.
-    let mut stdin = child.stdin.take().unwrap();
-    let input = ndjson.to_vec();
-    let feeder = std::thread::spawn(move || stdin.write_all(&input));
-    let out = child.wait_with_output().unwrap();
-    feeder.join().unwrap().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let v: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
-        panic!(
-            "the OCSF validator failed ({:?}): {}\n{}\n{HOW_TO}",
-            out.status.code(),
-            stdout,
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    if let Some(e) = v.get("setup_error") {
-        panic!("{e}: {HOW_TO}");
-    }
-    Summary {
-        events: v["events"].as_u64().unwrap(),
-        classes: v["classes"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, n)| (k.parse().unwrap_or(u64::MAX), n.as_u64().unwrap()))
-            .collect(),
-        errors: v["errors"].as_array().cloned().unwrap_or_default(),
-    }
-}
-
-fn assert_valid(what: &str, s: &Summary) {
-    assert!(
-        s.errors.is_empty(),
-        "{what}: events the OCSF validator rejects:\n{}",
-        serde_json::to_string_pretty(&s.errors).unwrap()
-    );
-}
-
-/// `process --format ocsf PATH --out -`: the events (stdout), checking the run succeeded and
-/// dead-lettered nothing.
-fn process_ocsf(path: &Path) -> Vec<u8> {
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .args(["process", "--format", "ocsf", "--out", "-"])
-        .arg(path)
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "process failed: {err}");
-    assert!(err.contains(" 0 dead-lettered"), "{err}");
-    out.stdout
-}
-
-fn lines(ndjson: &[u8]) -> Vec<Value> {
-    ndjson
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice(l).unwrap())
-        .collect()
-}
-
-/// Every Device table `mde-relay gen` writes with a hand-written writer (realistic rows of
-/// the mapped tables).
-fn device_tables() -> Vec<&'static str> {
-    mde_relay::gen::SUPPORTED_TABLES
-        .iter()
-        .copied()
-        .filter(|t| t.starts_with("Device"))
-        .collect()
+/// Every table `mde-relay gen` writes with a hand-written writer (realistic rows of the
+/// mapped tables: the Device tables, alerts, email, identity, cloud apps).
+fn written_tables() -> Vec<&'static str> {
+    mde_relay::gen::SUPPORTED_TABLES.to_vec()
 }
 
 #[test]
-fn generated_rows_of_every_device_table_validate() {
+fn generated_rows_of_every_written_table_validate() {
     let dir = tempfile::tempdir().unwrap();
     let rows_per_table = 400;
-    for table in device_tables() {
+    for table in written_tables() {
         let out = Command::new(BIN)
             .args(["gen", "--table", table, "--seed", "11", "--rows"])
             .arg(rows_per_table.to_string())
@@ -141,9 +39,11 @@ fn generated_rows_of_every_device_table_validate() {
     let events = process_ocsf(dir.path());
     let s = validate(&events);
     assert_valid("generated rows", &s);
-    assert_eq!(s.events, rows_per_table * device_tables().len() as u64);
+    assert_eq!(s.events, rows_per_table * written_tables().len() as u64);
     // Every mapped class and ActionType the generator writes shows up.
-    for class in [0, 1001, 1005, 1007, 1009, 2004, 3002, 4001, 201001, 201002] {
+    for class in [
+        0, 1001, 1005, 1007, 1009, 2004, 3002, 4001, 4009, 5001, 6003, 201001, 201002,
+    ] {
         assert!(
             s.classes.get(&class).is_some_and(|&n| n > 0),
             "no event of class {class}: {:?}",
@@ -165,6 +65,11 @@ fn generated_rows_of_every_device_table_validate() {
             ("DeviceRegistryEvents", _) => 201002,
             ("DeviceEvents", "PowerShellCommand") => 1009,
             ("DeviceEvents", "AntivirusDetection") => 2004,
+            ("AlertInfo" | "AlertEvidence", _) => 2004,
+            ("IdentityLogonEvents", _) => 3002,
+            ("EmailEvents", _) => 4009,
+            ("CloudAppEvents", _) => 6003,
+            ("DeviceInfo" | "DeviceNetworkInfo", _) => 5001,
             _ => 0,
         };
         assert_eq!(class, want, "{table}/{action}: {e}");
@@ -192,7 +97,7 @@ const EXTERNAL_CLASSES: &[u64] = &[
     1005,   // image load
     1009, 4003, 4003, 2004, 2004, 0, 0, // DeviceEvents by ActionType
     0, // PowerShellCommand without its command
-    0, 0, 0, // DeviceInfo, IdentityLogonEvents, an unknown table
+    5001, 3002, 0, // DeviceInfo, IdentityLogonEvents, an unknown table
 ];
 
 #[test]
@@ -218,6 +123,12 @@ const NORMALIZED_TO_ENUM: &[&str] = &[
     "InitiatingProcessIntegrityLevel",
     "direction",
     "DnsQueryType",
+    "Severity",
+    "EmailDirection",
+    "ActivityType",
+    "OSArchitecture",
+    "NetworkAdapterType",
+    "AttackTechniques",
 ];
 
 /// Collects every leaf of `v`: strings as they are, numbers as their decimal text.
@@ -298,7 +209,7 @@ fn col_in_additional(unmapped: &Value, col: &str) -> bool {
 fn no_column_is_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let mut inputs = vec![repo().join("tests/fixtures/ocsf/external-shapes.json")];
-    for table in device_tables() {
+    for table in written_tables() {
         let p = dir.path().join(format!("{table}.json"));
         let out = Command::new(BIN)
             .args([
@@ -337,7 +248,7 @@ fn validator_rejects_invalid_events() {
         "class_uid": 1007, "category_uid": 1, "activity_id": 1, "type_uid": 100701,
         "severity_id": 1, "time": 1_700_000_000_000i64,
         "metadata": {"version": "1.5.0", "product": {"name": "p", "vendor_name": "v"}, "profiles": ["host"]},
-        "actor": {"process": {"pid": 1}}, "process": {"pid": 2}, "device": {"type_id": 0},
+        "actor": {"process": {"pid": 1}}, "process": {"pid": 2}, "device": {"type_id": 0, "hostname": "h"},
     });
     let mut bad: Vec<(&str, Value)> = Vec::new();
     let mut no_actor = good.clone();
@@ -367,14 +278,14 @@ fn validator_rejects_invalid_events() {
     let mut no_profile = serde_json::json!({
         "class_uid": 0, "category_uid": 0, "activity_id": 0, "type_uid": 0, "severity_id": 1,
         "time": 1, "metadata": {"version": "1.5.0", "product": {"name": "p"}},
-        "device": {"type_id": 0},
+        "device": {"type_id": 0, "uid": "d"},
     });
     bad.push(("device without the host profile listed", no_profile.clone()));
     no_profile["metadata"]["profiles"] = serde_json::json!(["host"]);
     let reg = serde_json::json!({
         "class_uid": 201002, "category_uid": 1, "activity_id": 2, "type_uid": 20100202,
         "severity_id": 1, "time": 1, "metadata": {"version": "1.5.0", "product": {"name": "p"}},
-        "actor": {"process": {"pid": 1}}, "device": {"type_id": 0},
+        "actor": {"process": {"pid": 1}}, "device": {"type_id": 0, "uid": "d"},
         "reg_value": {"path": "HKLM\\x"},
     });
     bad.push(("registry value without name", reg.clone()));
@@ -382,12 +293,51 @@ fn validator_rejects_invalid_events() {
     reg_type["reg_value"] =
         serde_json::json!({"path": "HKLM\\x", "name": "n", "type_id": 10, "type": "String"});
     bad.push(("registry value type caption not matching type_id", reg_type));
+    let mut name_only = good.clone();
+    name_only["process"] = serde_json::json!({"name": "x.exe", "cmd_line": "x"});
+    bad.push(("process with neither pid, uid nor cpid", name_only));
+    let mut product = good.clone();
+    product["process"]["file"] =
+        serde_json::json!({"name": "x", "type_id": 1, "product": {"version": "1.0"}});
+    bad.push((
+        "product without name or uid (inherited constraint)",
+        product,
+    ));
+    let mut no_device_id = good.clone();
+    no_device_id["device"] = serde_json::json!({"type_id": 0});
+    bad.push(("device without any identifier", no_device_id));
+    let mut big_pid = good.clone();
+    big_pid["process"]["pid"] = serde_json::json!(9_223_372_036_854_775_808u64);
+    bad.push(("pid above 2^63 - 1", big_pid));
+    let mut bool_pid = good.clone();
+    bool_pid["process"]["pid"] = true.into();
+    bad.push(("pid a boolean", bool_pid));
+    let net = serde_json::json!({
+        "class_uid": 4001, "category_uid": 4, "activity_id": 6, "type_uid": 400106,
+        "severity_id": 1, "time": 1, "metadata": {"version": "1.5.0", "product": {"name": "p"}},
+        "src_endpoint": {"ip": "10.0.0.1", "port": 443},
+    });
+    let mut port = net.clone();
+    port["src_endpoint"]["port"] = (-1).into();
+    bad.push(("port -1", port));
+    let mut port = net.clone();
+    port["src_endpoint"]["port"] = 65536.into();
+    bad.push(("port 65536", port));
+    let mut dash = net.clone();
+    dash["src_endpoint"]["ip"] = "-".into();
+    bad.push(("ip a placeholder", dash));
+    let mut no_ep = net.clone();
+    no_ep["src_endpoint"] = serde_json::json!({"port": 443});
+    bad.push(("network endpoint with only a port", no_ep));
+    let mut no_side = net.clone();
+    no_side.as_object_mut().unwrap().remove("src_endpoint");
+    bad.push(("network activity without src or dst endpoint", no_side));
     let mut version = good.clone();
     version["metadata"]["version"] = "1.1.0".into();
     bad.push(("another OCSF version", version));
 
     let mut ndjson = Vec::new();
-    for e in [&good, &no_profile] {
+    for e in [&good, &no_profile, &net] {
         ndjson.extend_from_slice(e.to_string().as_bytes());
         ndjson.push(b'\n');
     }
@@ -403,13 +353,13 @@ fn validator_rejects_invalid_events() {
         .collect();
     for (i, (what, _)) in bad.iter().enumerate() {
         assert!(
-            rejected.contains(&(i as u64 + 3)),
+            rejected.contains(&(i as u64 + 4)),
             "the validator accepted an event with: {what}\n{:#?}",
             s.errors
         );
     }
     assert!(
-        !rejected.contains(&1) && !rejected.contains(&2),
+        !rejected.contains(&1) && !rejected.contains(&2) && !rejected.contains(&3),
         "the validator refused a valid event: {:#?}",
         s.errors
     );

@@ -9,8 +9,9 @@ use azure_storage_blob::{BlobContainerClient, BlobServiceClient};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// How long one service client (and the SAS in its URL) is used before it is rebuilt.
-pub const CLIENT_MAX_AGE: Duration = Duration::from_secs(30 * 60);
+/// How long one service client (and the SAS in its URL) is used before it is rebuilt: half of
+/// [`super::SAS_LIFETIME`], so a request started on an old client still has a valid SAS.
+pub const CLIENT_MAX_AGE: Duration = Duration::from_secs(10 * 60);
 
 /// A cached blob service client, rebuilt when old.
 pub(crate) struct ClientCache {

@@ -19,9 +19,15 @@
 //!
 //! The official crates have no shared-key authentication (platform facts §5), so an account key
 //! is used to sign a short-lived **account SAS** ([`account_sas`]) that goes in the service URL.
-//! Clients are cheap: build them when needed so the SAS is always fresh. [`blob`] holds the
-//! blob plumbing the source, checkpoint and dead-letter stores share (client cache, not-found
-//! test, container creation).
+//! Clients are cheap: build them when needed so the SAS is always fresh. The SAS is the narrowest
+//! the client needs ([`SasScope`]): one service, https only (http only for a loopback emulator),
+//! [`SAS_LIFETIME`], and for the export account ([`StorageAccount::read_only`]) read and list.
+//! [`blob`] holds the blob plumbing the source, checkpoint and dead-letter stores share (client
+//! cache, not-found test, container creation).
+//!
+//! Endpoints must be https; `http://` is accepted only on a literal loopback host (Azurite), so
+//! a connection string cannot send keys, SAS tokens and export rows over plain HTTP
+//! ([`crate::loopback`]).
 
 pub mod blob;
 
@@ -44,8 +50,9 @@ pub const AZURITE_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 /// SAS version signed by [`account_sas`].
 pub const SAS_VERSION: &str = "2022-11-02";
-/// Lifetime of the account SAS signed for each client.
-const SAS_LIFETIME: chrono::Duration = chrono::Duration::hours(2);
+/// Lifetime of the account SAS signed for each client: a client is rebuilt well before
+/// ([`blob::CLIENT_MAX_AGE`], and per batch by the queue sink).
+pub const SAS_LIFETIME: chrono::Duration = chrono::Duration::minutes(20);
 
 /// A connection setting that cannot be used. The message names the setting and never contains
 /// its value.
@@ -83,6 +90,8 @@ pub struct StorageAccount {
     blob: Option<Url>,
     queue: Option<Url>,
     auth: Auth,
+    /// Only read and list: what a signed SAS allows (the export account).
+    read_only: bool,
 }
 
 impl fmt::Debug for StorageAccount {
@@ -110,6 +119,17 @@ fn endpoint(setting: &str, s: &str) -> Result<Url, ConnectionError> {
         .map_err(|e| err(setting, format!("endpoint is not a valid URL ({e})")))?;
     if u.cannot_be_a_base() || !matches!(u.scheme(), "http" | "https") {
         return Err(err(setting, "endpoint must be an http(s) URL"));
+    }
+    if u.scheme() == "http" && !crate::loopback::is_literal_loopback(&u) {
+        return Err(err(
+            setting,
+            format!(
+                "endpoint {}://{} uses plain http off loopback: storage endpoints must be https \
+                 (http is accepted only on 127.0.0.1, [::1] or localhost, e.g. Azurite)",
+                u.scheme(),
+                u.host_str().unwrap_or("")
+            ),
+        ));
     }
     let path = u.path().trim_end_matches('/').to_string();
     u.set_path(&path);
@@ -181,6 +201,7 @@ impl StorageAccount {
             blob,
             queue,
             auth: Auth::Token(credential, kind),
+            read_only: false,
         })
     }
 
@@ -217,6 +238,7 @@ impl StorageAccount {
                         .decode(AZURITE_KEY)
                         .expect("well-known key is base64"),
                 },
+                read_only: false,
             });
         }
         let account = f("accountname");
@@ -265,7 +287,15 @@ impl StorageAccount {
             blob,
             queue,
             auth,
+            read_only: false,
         })
+    }
+
+    /// The same account for reading only: a SAS signed from its key allows read and list on
+    /// the blob service and nothing else (the export account: the relay never writes there).
+    pub fn read_only(mut self) -> Self {
+        self.read_only = true;
+        self
     }
 
     /// The name of the setting this account was read from.
@@ -285,12 +315,18 @@ impl StorageAccount {
 
     /// The endpoint with credentials applied (a SAS in the query) and the token credential, if
     /// any, ready for an SDK client constructor.
-    fn authorized(&self, base: &Url) -> (Url, Option<Arc<dyn TokenCredential>>) {
+    fn authorized(&self, base: &Url, service: Service) -> (Url, Option<Arc<dyn TokenCredential>>) {
         let mut u = base.clone();
         match &self.auth {
             Auth::Key { account, key } => {
                 let expiry = chrono::Utc::now() + SAS_LIFETIME;
-                u.set_query(Some(&account_sas(account, key, expiry)));
+                let scope = SasScope {
+                    service,
+                    read_only: self.read_only,
+                    // `endpoint` accepted http only on loopback (Azurite).
+                    allow_http: base.scheme() == "http",
+                };
+                u.set_query(Some(&account_sas(account, key, expiry, scope)));
                 (u, None)
             }
             Auth::Sas(sas) => {
@@ -316,7 +352,7 @@ impl StorageAccount {
             .blob
             .as_ref()
             .ok_or_else(|| err(&self.setting, "has no blob endpoint"))?;
-        let (url, cred) = self.authorized(base);
+        let (url, cred) = self.authorized(base, Service::Blob);
         BlobServiceClient::new(url, cred, options)
             .map_err(|e| err(&self.setting, format!("cannot build blob client: {e}")))
     }
@@ -335,7 +371,7 @@ impl StorageAccount {
             .queue
             .as_ref()
             .ok_or_else(|| err(&self.setting, "has no queue endpoint"))?;
-        let (url, cred) = self.authorized(base);
+        let (url, cred) = self.authorized(base, Service::Queue);
         QueueServiceClient::new(url, cred, options)
             .map_err(|e| err(&self.setting, format!("cannot build queue client: {e}")))
     }
@@ -398,11 +434,52 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Signs an account SAS (blob + queue services; service, container and object resources; read,
-/// write, delete, list, add, create, update, process) valid until `expiry`, as a URL query
-/// string. Follows the documented string-to-sign of SAS version [`SAS_VERSION`].
-pub fn account_sas(account: &str, key: &[u8], expiry: chrono::DateTime<chrono::Utc>) -> String {
-    let (sp, ss, srt, spr) = ("rwdlacup", "bq", "sco", "https,http");
+/// A storage service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// Blob service.
+    Blob,
+    /// Queue service.
+    Queue,
+}
+
+/// What an account SAS allows: one service; read and list only, or what the relay's own
+/// storage needs (blob: read, write, delete, list, add, create; queue: read, delete, add, create,
+/// update, process); https only unless `allow_http` (a loopback emulator).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SasScope {
+    /// The service.
+    pub service: Service,
+    /// Read and list only.
+    pub read_only: bool,
+    /// Also allow http (only for a loopback endpoint).
+    pub allow_http: bool,
+}
+
+/// Signs an account SAS for `scope` (service, container and object resources) valid until
+/// `expiry`, as a URL query string. Follows the documented string-to-sign of SAS version
+/// [`SAS_VERSION`].
+pub fn account_sas(
+    account: &str,
+    key: &[u8],
+    expiry: chrono::DateTime<chrono::Utc>,
+    scope: SasScope,
+) -> String {
+    let ss = match scope.service {
+        Service::Blob => "b",
+        Service::Queue => "q",
+    };
+    let sp = match (scope.service, scope.read_only) {
+        (_, true) => "rl",
+        (Service::Blob, false) => "rwdlac",
+        (Service::Queue, false) => "rdacup",
+    };
+    let spr = if scope.allow_http {
+        "https,http"
+    } else {
+        "https"
+    };
+    let srt = "sco";
     let se = expiry.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     // account, permissions, services, resource types, start, expiry, IP, protocol, version,
     // encryption scope (versions 2020-12-06 and later), each followed by a newline.
@@ -422,6 +499,12 @@ pub fn account_sas(account: &str, key: &[u8], expiry: chrono::DateTime<chrono::U
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clients_are_rebuilt_well_before_their_sas_expires() {
+        let age = chrono::Duration::from_std(blob::CLIENT_MAX_AGE).unwrap();
+        assert!(age * 2 <= SAS_LIFETIME);
+    }
 
     #[test]
     fn development_storage() {
@@ -452,6 +535,10 @@ mod tests {
         );
         let svc = a.blob_service().unwrap();
         assert!(svc.url().query().unwrap().contains("sig="));
+        let q = svc.url().query().unwrap().to_string();
+        assert!(q.contains("spr=https&") && q.contains("ss=b&"), "{q}");
+        let ro = a.clone().read_only().blob_service().unwrap();
+        assert!(ro.url().query().unwrap().contains("sp=rl&"));
         assert!(!format!("{a:?}").contains("a2V5"));
     }
 
@@ -528,7 +615,31 @@ mod tests {
         let expiry = chrono::DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z")
             .unwrap()
             .with_timezone(&chrono::Utc);
-        let q = account_sas(AZURITE_ACCOUNT, &key, expiry);
-        assert!(q.starts_with("sv=2022-11-02&ss=bq&srt=sco&sp=rwdlacup&se=2030-01-01T00%3A00%3A00Z&spr=https%2Chttp&sig="), "{q}");
+        let scope = SasScope {
+            service: Service::Blob,
+            read_only: true,
+            allow_http: false,
+        };
+        let q = account_sas(AZURITE_ACCOUNT, &key, expiry, scope);
+        assert!(
+            q.starts_with(
+                "sv=2022-11-02&ss=b&srt=sco&sp=rl&se=2030-01-01T00%3A00%3A00Z&spr=https&sig="
+            ),
+            "{q}"
+        );
+        let q = account_sas(
+            AZURITE_ACCOUNT,
+            &key,
+            expiry,
+            SasScope {
+                service: Service::Queue,
+                read_only: false,
+                allow_http: true,
+            },
+        );
+        assert!(
+            q.contains("&ss=q&srt=sco&sp=rdacup&") && q.contains("spr=https%2Chttp"),
+            "{q}"
+        );
     }
 }

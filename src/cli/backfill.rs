@@ -85,6 +85,8 @@ pub struct Request<'a> {
     pub dead_letter: Option<&'a Path>,
     /// The sink flags.
     pub sink: &'a SinkArgs,
+    /// `--transform` / `RELAY_TRANSFORMS`, checked.
+    pub transforms: Option<std::sync::Arc<crate::transform::Transforms>>,
 }
 
 /// Runs a backfill.
@@ -100,6 +102,7 @@ pub fn run(a: &Request<'_>) -> anyhow::Result<ExitCode> {
     settings.drain.filter = Filter {
         tables: a.tables.to_vec(),
         tenants: a.tenants.to_vec(),
+        transforms: a.transforms.clone(),
     };
     settings.drain.max_line = usize::try_from(a.max_row_bytes)
         .ok()
@@ -134,6 +137,11 @@ pub fn run(a: &Request<'_>) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
+        if a.out.is_none() {
+            if let Some(done) = crate::sink::es_templates::install_at_startup(&sink_config).await? {
+                eprintln!("elasticsearch templates: {done}");
+            }
+        }
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 eprintln!("interrupted: stopping at the next checkpoint");
@@ -234,11 +242,12 @@ pub fn run(a: &Request<'_>) -> anyhow::Result<ExitCode> {
         let secs = started.elapsed().as_secs_f64();
         let mb = stats.bytes as f64 / 1e6;
         eprintln!(
-            "backfill: {} rows, {} events, {} dead-lettered, {} skipped, {:.1} MB read in {:.2}s ({:.1} MB/s); {} busy, {} stopped, {} failed",
+            "backfill: {} rows, {} events, {} dead-lettered, {} skipped{}, {:.1} MB read in {:.2}s ({:.1} MB/s); {} busy, {} stopped, {} failed",
             stats.rows,
             stats.events,
             stats.dead_lettered,
             stats.skipped,
+            super::process::filtered_note(&stats),
             mb,
             secs,
             if secs > 0.0 { mb / secs } else { 0.0 },

@@ -7,8 +7,10 @@ mod process;
 mod redrive;
 mod schema;
 mod serve;
+mod setup;
 pub mod sink_args;
 mod status;
+mod transform;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -35,6 +37,10 @@ enum Command {
     Redrive(redrive::RedriveArgs),
     /// Print the table registry: every Advanced Hunting table, its columns and JSON columns.
     Schema(schema::SchemaArgs),
+    /// Check KQL transforms (RELAY_TRANSFORMS) or try them on sample export files.
+    Transform(transform::TransformArgs),
+    /// Prepare a destination: install the Elasticsearch / OpenSearch index templates.
+    Setup(setup::SetupArgs),
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -47,6 +53,8 @@ pub fn main() -> ExitCode {
         Command::Status(a) => status::run(a),
         Command::Redrive(a) => redrive::run(a),
         Command::Schema(a) => schema::run(a),
+        Command::Transform(a) => transform::run(a),
+        Command::Setup(a) => setup::run(a),
     };
     match result {
         Ok(code) => code,

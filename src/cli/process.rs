@@ -11,6 +11,7 @@ use crate::normalize::Format;
 use crate::pipeline::{Filter, RowProcessor, Stats};
 use crate::rows::{Framer, DEFAULT_MAX_LINE};
 use crate::sink::{file::FileSink, stdout::StdoutSink, Sink, SinkTarget};
+use crate::transform::Transforms;
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -56,6 +57,10 @@ pub struct ProcessArgs {
     /// Longest accepted row; longer rows are dead-lettered.
     #[arg(long, default_value_t = DEFAULT_MAX_LINE as u64, value_parser = crate::config::parse_size)]
     pub(super) max_row_bytes: u64,
+    /// KQL transforms run on every row before the sink (docs/transforms.md): a file, or the
+    /// transform text itself.
+    #[arg(long, value_name = "FILE", env = "RELAY_TRANSFORMS")]
+    pub(super) transform: Option<String>,
     /// List every schema drift (table, column, rows) on stderr, one per line, after the
     /// one-line count printed without it.
     #[arg(long)]
@@ -63,6 +68,18 @@ pub struct ProcessArgs {
     /// The sink and its settings (each flag falls back to its RELAY_* variable).
     #[command(flatten)]
     pub(super) sink: Box<SinkArgs>,
+}
+
+impl ProcessArgs {
+    /// The transforms of `--transform` / `RELAY_TRANSFORMS`, checked.
+    pub(super) fn transforms(&self) -> anyhow::Result<Option<Arc<Transforms>>> {
+        match self.transform.as_deref().map(str::trim) {
+            Some(t) if !t.is_empty() => {
+                Ok(Some(Arc::new(Transforms::from_setting(t, "--transform")?)))
+            }
+            _ => Ok(None),
+        }
+    }
 }
 
 /// One input file and its name relative to the input root.
@@ -131,8 +148,11 @@ pub fn run(a: ProcessArgs) -> anyhow::Result<ExitCode> {
             out: a.out.as_deref(),
             dead_letter: a.dead_letter.as_deref(),
             sink: &a.sink,
+            transforms: a.transforms()?,
         });
     }
+    // A bad transform stops here, before any input is read or output opened.
+    let transforms = a.transforms()?;
     let config = a.sink.config()?;
     let max_line = usize::try_from(a.max_row_bytes)
         .ok()
@@ -167,6 +187,7 @@ pub fn run(a: ProcessArgs) -> anyhow::Result<ExitCode> {
     let filter = Filter {
         tables: a.tables.clone(),
         tenants: a.tenants.clone(),
+        transforms,
     };
     for t in filter.unknown_tables() {
         eprintln!("warning: --tables names `{t}`, which is not a known export table; rows of it are kept if they appear");
@@ -201,6 +222,11 @@ pub fn run(a: ProcessArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut proc = RowProcessor::new(a.format, filter, max_line);
     rt.block_on(async {
+        if a.out.is_none() {
+            if let Some(done) = crate::sink::es_templates::install_at_startup(&config).await? {
+                eprintln!("elasticsearch templates: {done}");
+            }
+        }
         let mut pipe = delivery.pipeline::<()>(Some(dead.clone()), None);
         let full = |b: &Batch| delivery.full(b);
         for input in &inputs {
@@ -291,14 +317,27 @@ fn absorb(pipe: &mut Pipeline<()>, proc: &mut RowProcessor) {
     }
 }
 
+/// `, N filtered (X saved)` when transforms dropped rows.
+pub(super) fn filtered_note(s: &Stats) -> String {
+    if s.filtered == 0 {
+        return String::new();
+    }
+    format!(
+        ", {} filtered ({} saved)",
+        s.filtered,
+        crate::status::human_bytes(s.filtered_bytes)
+    )
+}
+
 fn summary(s: &Stats, secs: f64, files: usize) {
     let mb = s.bytes as f64 / 1e6;
     eprintln!(
-        "processed {files} file(s): {} rows, {} events, {} dead-lettered, {} skipped, {:.1} MB in {:.2}s ({:.1} MB/s)",
+        "processed {files} file(s): {} rows, {} events, {} dead-lettered, {} skipped{}, {:.1} MB in {:.2}s ({:.1} MB/s)",
         s.rows,
         s.events,
         s.dead_lettered,
         s.skipped,
+        filtered_note(s),
         mb,
         secs,
         if secs > 0.0 { mb / secs } else { 0.0 }

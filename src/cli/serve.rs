@@ -25,6 +25,11 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         .build()?;
     // After SIGTERM a non-zero code, so that a host still routing to this worker restarts it;
     // after Ctrl-C, 0 (see crate::handler::RESTART_EXIT_CODE).
-    let how = rt.block_on(crate::handler::serve(port, prepared))?;
+    let how = rt.block_on(async {
+        // RELAY_ES_INSTALL_TEMPLATES=true: the templates are in place before the first event.
+        let sink = crate::sink::config::SinkConfig::from_env()?;
+        crate::sink::es_templates::install_at_startup(&sink).await?;
+        crate::handler::serve(port, prepared).await
+    })?;
     Ok(ExitCode::from(how.exit_code()))
 }

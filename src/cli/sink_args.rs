@@ -64,7 +64,7 @@ pub struct SinkArgs {
     #[arg(long, env = "RELAY_RETRY_MAX_ELAPSED")]
     pub retry_max_elapsed: Option<String>,
     /// logs-ingestion sink: data collection endpoint, or the rule's logs ingestion endpoint.
-    #[arg(long, env = "RELAY_LOGS_ENDPOINT")]
+    #[arg(long, env = "RELAY_LOGS_ENDPOINT", hide_env_values = true)]
     pub logs_endpoint: Option<String>,
     /// logs-ingestion sink: the data collection rule's immutable id (dcr-…).
     #[arg(long, env = "RELAY_LOGS_RULE_ID")]
@@ -79,7 +79,7 @@ pub struct SinkArgs {
     #[arg(long, env = "RELAY_LOGS_GZIP")]
     pub logs_gzip: Option<String>,
     /// elasticsearch sink: cluster URL (https, or http on loopback).
-    #[arg(long, env = "RELAY_ES_URL")]
+    #[arg(long, env = "RELAY_ES_URL", hide_env_values = true)]
     pub es_url: Option<String>,
     /// elasticsearch sink: index or data stream; {table} becomes the table, lower-cased [default: mde-relay-{table}].
     #[arg(long, env = "RELAY_ES_INDEX")]
@@ -99,6 +99,14 @@ pub struct SinkArgs {
     /// elasticsearch sink: gzip request bodies (true/false) [default: false].
     #[arg(long, env = "RELAY_ES_GZIP")]
     pub es_gzip: Option<String>,
+    /// elasticsearch sink: send JSON column values that are not objects as {"value": …}
+    /// (true/false) [default: true].
+    #[arg(long, env = "RELAY_ES_JSON_OBJECTS")]
+    pub es_json_objects: Option<String>,
+    /// elasticsearch sink: install the index templates before sending (true/false)
+    /// [default: false].
+    #[arg(long, env = "RELAY_ES_INSTALL_TEMPLATES")]
+    pub es_install_templates: Option<String>,
 }
 
 impl SinkArgs {
@@ -136,6 +144,8 @@ impl SinkArgs {
             "RELAY_ES_PASSWORD" => &self.es_password,
             "RELAY_ES_PIPELINE" => &self.es_pipeline,
             "RELAY_ES_GZIP" => &self.es_gzip,
+            "RELAY_ES_JSON_OBJECTS" => &self.es_json_objects,
+            "RELAY_ES_INSTALL_TEMPLATES" => &self.es_install_templates,
             _ => return crate::config::env(name),
         };
         v.clone()

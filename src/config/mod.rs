@@ -47,8 +47,8 @@ const fn s(
 pub static SETTINGS: &[Setting] = &[
     // Functions host and storage connections.
     s("FUNCTIONS_CUSTOMHANDLER_PORT", None, false, false, "Port the Functions host asks the handler to listen on (127.0.0.1)."),
-    s("AzureWebJobsStorage", None, true, true, "The host's storage: checkpoints, dead letters, the event queue (connection string or identity-based prefix settings)."),
-    s("MdeExportStorage", None, true, true, "The Defender export storage account (connection string, or MdeExportStorage__blobServiceUri for managed identity)."),
+    s("AzureWebJobsStorage", None, true, true, "The host's storage: checkpoints, dead letters, the event queue (connection string or identity-based prefix settings). Endpoints must be https (http only on 127.0.0.1, [::1] or localhost: Azurite)."),
+    s("MdeExportStorage", None, true, true, "The Defender export storage account (connection string, or MdeExportStorage__blobServiceUri for managed identity). Read and listed only (an account key signs a read+list SAS); endpoints must be https (http only on loopback: Azurite)."),
     s("RELAY_CREDENTIAL", Some("managedidentity"), false, false, "Entra ID credential of identity-based connections and the logs-ingestion sink: managedidentity | azurecli (the `az login` identity, for status/redrive from a workstation) | auto (managed identity where the platform sets IDENTITY_ENDPOINT, else the Azure CLI)."),
     // Source and drain.
     s("RELAY_CONTAINER_PREFIX", Some("insights-logs-advancedhunting-"), false, false, "Only containers starting with this are read."),
@@ -60,6 +60,7 @@ pub static SETTINGS: &[Setting] = &[
     s("RELAY_FORMAT", Some("normalized"), false, false, "Event format: normalized | raw | ocsf (OCSF 1.5.0 events, docs/ocsf.md)."),
     s("RELAY_TABLES", None, false, false, "Allow-list of tables (comma-separated); empty = all."),
     s("RELAY_TENANTS", None, false, false, "Allow-list of tenant ids (comma-separated); empty = all."),
+    s("RELAY_TRANSFORMS", None, false, false, "KQL transforms per table run on every row before the sink (docs/transforms.md): a file path, or the transform text itself (a value containing `|`). Checked at start-up: a bad transform stops `serve` and `process` before any read. Rows a `where` drops are counted as `filtered`, not dead-lettered."),
     s("RELAY_MAX_ROW_BYTES", Some("16MiB"), false, false, "Longest accepted row; longer rows are dead-lettered."),
     s("RELAY_READ_CHUNK", Some("4MiB"), false, false, "Bytes per ranged read of an export blob (memory per drain is about twice this)."),
     s("RELAY_CLOSE_GRACE", Some("30m"), false, false, "A blob is closed (its final unterminated row processed) once its hour ended and it was last written this long ago."),
@@ -90,7 +91,7 @@ pub static SETTINGS: &[Setting] = &[
     s("RELAY_QUEUE_ENCODING", Some("base64"), false, false, "queue sink: base64 | none."),
     s("RELAY_QUEUE_CLAIMS_CONTAINER", Some("mde-relay-claims"), false, false, "queue sink: container (same account) of events too large for one message (claim check)."),
     s("RELAY_QUEUE_CONCURRENCY", Some("8"), false, false, "queue sink: messages in flight."),
-    s("RELAY_RETRY_MAX_ELAPSED", Some("5m"), false, false, "Network sinks: give up retrying a request after this long (backoff with full jitter; Retry-After honoured)."),
+    s("RELAY_RETRY_MAX_ELAPSED", Some("5m"), false, false, "Network sinks: give up retrying a request after this long (backoff with full jitter; a Retry-After is honoured up to 60 s per wait)."),
     // Sinks: Azure Monitor Logs Ingestion (Sentinel / Log Analytics) and Elasticsearch / OpenSearch.
     s("RELAY_LOGS_ENDPOINT", None, false, false, "logs-ingestion sink: data collection endpoint, or the rule's own logs ingestion endpoint (https, or http on loopback)."),
     s("RELAY_LOGS_RULE_ID", None, false, false, "logs-ingestion sink: the data collection rule's immutable id (`dcr-…`)."),
@@ -104,6 +105,8 @@ pub static SETTINGS: &[Setting] = &[
     s("RELAY_ES_PASSWORD", None, false, true, "elasticsearch sink: password for basic auth."),
     s("RELAY_ES_PIPELINE", None, false, false, "elasticsearch sink: ingest pipeline documents go through."),
     s("RELAY_ES_GZIP", Some("false"), false, false, "elasticsearch sink: gzip request bodies."),
+    s("RELAY_ES_JSON_OBJECTS", Some("true"), false, false, "elasticsearch sink: send a JSON column value that is not an object (an array of strings, text) as `{\"value\": …}`, so the templates' `flattened`/`flat_object` fields take it."),
+    s("RELAY_ES_INSTALL_TEMPLATES", Some("false"), false, false, "elasticsearch sink: install the index templates (as `mde-relay setup elasticsearch` does) at start-up."),
 ];
 
 /// Looks a setting up in the table.

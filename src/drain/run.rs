@@ -20,6 +20,8 @@ pub(super) struct Mark {
     pub(super) rows: u64,
     pub(super) events: u64,
     pub(super) dead: u64,
+    /// Rows and bytes a transform's `where` dropped, up to the batch end.
+    pub(super) filtered: (u64, u64),
     /// The blob is finished with this batch.
     pub(super) closed: bool,
 }
@@ -33,6 +35,8 @@ pub(super) struct Run<'a> {
     pub(super) cp: Checkpoint,
     pub(super) version: Option<String>,
     pub(super) base: (u64, u64, u64),
+    /// Filtered rows and bytes of the checkpoint before this drain.
+    pub(super) base_filtered: (u64, u64),
     /// The end of the longest acknowledged prefix, and the counters up to it.
     pub(super) watermark: Option<Mark>,
     /// Events the sink refused one by one in acknowledged batches (dead-lettered).
@@ -80,6 +84,8 @@ impl Run<'_> {
         self.cp.rows = self.base.0 + w.rows;
         self.cp.events = self.base.1 + w.events.saturating_sub(self.refused);
         self.cp.dead_lettered = self.base.2 + w.dead + self.refused;
+        self.cp.filtered = self.base_filtered.0 + w.filtered.0;
+        self.cp.filtered_bytes = self.base_filtered.1 + w.filtered.1;
         self.cp.closed = w.closed;
         self.cp.etag = self.props.etag.clone();
         self.cp.incarnation = self.props.incarnation.clone();

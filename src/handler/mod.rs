@@ -27,10 +27,12 @@
 //! checkpoint (everything acknowledged stays checkpointed), in-flight invocations answer, and the
 //! process exits: with [`RESTART_EXIT_CODE`] after SIGTERM, so that a host still routing to this
 //! worker restarts it (the host does not restart a worker that exits 0), and with 0 after Ctrl-C
-//! (a hand-run `serve`).
+//! (a hand-run `serve`). Open connections get at most [`server::SHUTDOWN_GRACE`] to finish;
+//! request heads and bodies have their own timeouts ([`server`]).
 
 pub mod events;
 pub mod protocol;
+pub mod server;
 
 use crate::dispatch::DrainRequests;
 use crate::drain::{Contention, Drainer, Outcome};
@@ -107,6 +109,10 @@ pub fn router(app: Arc<App>, max_body: usize) -> Router {
         .route("/Tail", post(tail))
         .fallback(|| async { (StatusCode::NOT_FOUND, "no such function") })
         .layer(DefaultBodyLimit::max(max_body))
+        // A body that trickles in is cut off (the head has its own timeout: [`server`]).
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            server::BODY_READ_TIMEOUT,
+        ))
         // Refuses a body whose Content-Length is over the limit before reading any of it.
         .layer(tower_http::limit::RequestBodyLimitLayer::new(max_body))
         // Outermost: sees the answers of the layers above too (413, 404, 405).
@@ -152,6 +158,31 @@ fn invocation_id(h: &HeaderMap) -> String {
         .to_string()
 }
 
+/// Runs one invocation, turning a panic inside it into an error answer: the invocation is
+/// answered (and fails, so the host retries it) and the handler goes on serving the others.
+/// Everything the invocation held is dropped while unwinding, which releases its leases
+/// (the drain's lease guard).
+async fn contain_panic(
+    work: impl std::future::Future<Output = Result<(), String>>,
+) -> Result<(), String> {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(work).catch_unwind().await {
+        Ok(r) => r,
+        Err(p) => {
+            let what = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            let what: String = what.chars().take(300).collect();
+            Err(format!(
+                "internal error (panic: {}); the invocation's work stops at its last checkpoint",
+                crate::logging::redact(&what)
+            ))
+        }
+    }
+}
+
 fn parse_body(body: &[u8]) -> Result<Invocation, String> {
     serde_json::from_slice(body).map_err(|e| format!("invocation body is not valid JSON: {e}"))
 }
@@ -164,7 +195,7 @@ async fn blob_created(
     let id = invocation_id(&headers);
     let span = info_span!("invocation", invocation_id = %id, function = "BlobCreated");
     async move {
-        let r = handle_blob_created(&app, &body).await;
+        let r = contain_panic(handle_blob_created(&app, &body)).await;
         if let Err(e) = &r {
             report_failure("BlobCreated", &id, e);
         }
@@ -190,7 +221,12 @@ async fn handle_blob_created(app: &App, body: &[u8]) -> Result<(), String> {
     // `Metadata.Id` is not the queue message id: for a JSON message the host copies the
     // message's own top-level properties into Metadata, and the event's `id` replaces the
     // message `Id` there (platform facts §3a). So only the events' own ids are logged.
-    let event_ids: Vec<&str> = evs.iter().filter_map(|e| e.id.as_deref()).collect();
+    // Bounded: an invocation may carry thousands of events.
+    let event_ids: Vec<&str> = evs
+        .iter()
+        .filter_map(|e| e.id.as_deref())
+        .take(MAX_EVENT_LINES)
+        .collect();
     info!(
         events = evs.len(),
         event_ids = ?event_ids,
@@ -200,19 +236,24 @@ async fn handle_blob_created(app: &App, body: &[u8]) -> Result<(), String> {
     let d = &app.drainer;
     let deadline = Instant::now() + app.max_drain_time;
     let mut failures = Vec::new();
+    let mut quiet = Quiet::default();
     for ev in evs {
         if ev.is_drain_request() {
-            if let Err(e) = drain_request(d, &ev, deadline).await {
+            if let Err(e) = drain_request(d, &ev, deadline, &mut quiet).await {
                 failures.push(e);
             }
             continue;
         }
         if !ev.is_blob_created() {
-            info!(event_type = %ev.event_type, event_id = ?ev.id, "ignoring event of another type");
+            if quiet.line() {
+                info!(event_type = %ev.event_type, event_id = ?ev.id, "ignoring event of another type");
+            }
             continue;
         }
         let Some(url) = ev.url.as_deref() else {
-            warn!(event_id = ?ev.id, subject = ?ev.subject, "rejected event: no data.url");
+            if quiet.line() {
+                warn!(event_id = ?ev.id, subject = ?ev.subject, "rejected event: no data.url");
+            }
             continue;
         };
         let key = match d.source().admit_url(url) {
@@ -220,10 +261,27 @@ async fn handle_blob_created(app: &App, body: &[u8]) -> Result<(), String> {
             Err(why) => {
                 // Never fetched: the URL is logged without its query (a SAS could be there).
                 let shown = url.split('?').next().unwrap_or("");
-                warn!(event_id = ?ev.id, url = %shown, reason = %why, "rejected event");
+                if quiet.line() {
+                    warn!(event_id = ?ev.id, url = %shown, reason = %why, "rejected event");
+                }
                 continue;
             }
         };
+        // Anyone who can write to the events queue can name any blob: nothing is written for
+        // it (lease, open marker, checkpoint) unless it exists.
+        match d.source().properties(&key).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                if quiet.line() {
+                    warn!(event_id = ?ev.id, blob = %key, "rejected event: the blob does not exist");
+                }
+                continue;
+            }
+            Err(e) => {
+                failures.push(crate::logging::redact(&format!("{key}: {e:#}")).into_owned());
+                continue;
+            }
+        }
         match d
             .drain(&key, Contention::Wait(BUSY_WAIT), Some(deadline), None)
             .await
@@ -239,6 +297,18 @@ async fn handle_blob_created(app: &App, body: &[u8]) -> Result<(), String> {
             Err(e) => failures.push(crate::logging::redact(&format!("{key}: {e:#}")).into_owned()),
         }
     }
+    if quiet.suppressed > 0 {
+        warn!(
+            suppressed = quiet.suppressed,
+            "{} more ignored or rejected event(s) not logged one by one (at most {MAX_EVENT_LINES} per invocation)",
+            quiet.suppressed
+        );
+    }
+    let n = failures.len();
+    if n > MAX_EVENT_LINES {
+        failures.truncate(MAX_EVENT_LINES);
+        failures.push(format!("{} more", n - MAX_EVENT_LINES));
+    }
     if failures.is_empty() {
         Ok(())
     } else {
@@ -246,32 +316,76 @@ async fn handle_blob_created(app: &App, body: &[u8]) -> Result<(), String> {
     }
 }
 
-/// One of Tail's drain requests ([`crate::dispatch`]). A blob another instance is draining
+/// One of Tail's drain requests ([`crate::dispatch`]). It names a container and a blob, and
+/// is checked like a BlobCreated URL (an export container, a valid name, a blob that exists)
+/// before anything is written for it. A blob another instance is draining
 /// ([`Outcome::Busy`]) or with nothing new ends at once and successfully: the holder (or the
 /// next Tail) forwards what is left; a duplicate request costs one lease check.
 async fn drain_request(
     d: &Drainer,
     ev: &events::BlobEvent,
     deadline: Instant,
+    quiet: &mut Quiet,
 ) -> Result<(), String> {
-    let Some((container, blob)) = ev.drain.clone() else {
-        warn!(event_id = ?ev.id, "rejected drain request: no data.container / data.blob");
+    let Some((container, blob)) = ev.drain.as_ref() else {
+        if quiet.line() {
+            warn!(event_id = ?ev.id, "rejected drain request: no data.container / data.blob");
+        }
         return Ok(());
     };
-    if !d.source().allows(&container) {
-        warn!(event_id = ?ev.id, container = %container, "rejected drain request: not an export container");
-        return Ok(());
+    let key = match d.source().admit_key(container, blob) {
+        Ok(k) => k,
+        Err(why) => {
+            if quiet.line() {
+                warn!(event_id = ?ev.id, reason = %why, "rejected drain request");
+            }
+            return Ok(());
+        }
+    };
+    match d.source().properties(&key).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            if quiet.line() {
+                warn!(event_id = ?ev.id, blob = %key, "rejected drain request: the blob does not exist");
+            }
+            return Ok(());
+        }
+        Err(e) => return Err(crate::logging::redact(&format!("{key}: {e:#}")).into_owned()),
     }
-    let key = crate::source::BlobKey::new(container, blob);
     match d.drain(&key, Contention::Skip, Some(deadline), None).await {
         Ok(r) => {
-            info!(blob = %key, outcome = ?r.outcome, "drain request");
+            if quiet.line() {
+                info!(blob = %key, outcome = ?r.outcome, "drain request");
+            }
             if matches!(r.outcome, Outcome::Stopped | Outcome::Deferred) && d.stopping() {
                 return Err(format!("{key}: interrupted by shutdown"));
             }
             Ok(())
         }
         Err(e) => Err(crate::logging::redact(&format!("{key}: {e:#}")).into_owned()),
+    }
+}
+
+/// Per-event log lines one invocation writes at most; the rest are counted in one line.
+const MAX_EVENT_LINES: usize = 20;
+
+/// Counts per-event log lines of one invocation.
+#[derive(Default)]
+struct Quiet {
+    written: usize,
+    suppressed: u64,
+}
+
+impl Quiet {
+    /// True while the invocation may still log one more per-event line.
+    fn line(&mut self) -> bool {
+        if self.written < MAX_EVENT_LINES {
+            self.written += 1;
+            true
+        } else {
+            self.suppressed += 1;
+            false
+        }
     }
 }
 
@@ -283,27 +397,31 @@ async fn tail(
     let id = invocation_id(&headers);
     let span = info_span!("invocation", invocation_id = %id, function = "Tail");
     async move {
-        let r = match parse_body(&body) {
-            Err(e) => Err(e),
-            Ok(inv) => {
-                let past_due = inv
-                    .data
-                    .values()
-                    .map(unwrap_value)
-                    .find_map(|v| v.get("IsPastDue").and_then(|p| p.as_bool()));
-                info!(is_past_due = ?past_due, "Tail invocation");
-                let deadline = Instant::now() + app.max_drain_time;
-                let requests = app.requests.as_deref();
-                match crate::tail::run(&app.drainer, &app.tail, Some(deadline), requests).await {
-                    Ok(rep) if rep.failed == 0 => Ok(()),
-                    Ok(rep) => Err(format!(
-                        "{} blob(s) could not be checked or drained",
-                        rep.failed
-                    )),
-                    Err(e) => Err(crate::logging::redact(&format!("{e:#}")).into_owned()),
+        let r = contain_panic(async {
+            match parse_body(&body) {
+                Err(e) => Err(e),
+                Ok(inv) => {
+                    let past_due = inv
+                        .data
+                        .values()
+                        .map(unwrap_value)
+                        .find_map(|v| v.get("IsPastDue").and_then(|p| p.as_bool()));
+                    info!(is_past_due = ?past_due, "Tail invocation");
+                    let deadline = Instant::now() + app.max_drain_time;
+                    let requests = app.requests.as_deref();
+                    match crate::tail::run(&app.drainer, &app.tail, Some(deadline), requests).await
+                    {
+                        Ok(rep) if rep.failed == 0 => Ok(()),
+                        Ok(rep) => Err(format!(
+                            "{} blob(s) could not be checked or drained",
+                            rep.failed
+                        )),
+                        Err(e) => Err(crate::logging::redact(&format!("{e:#}")).into_owned()),
+                    }
                 }
             }
-        };
+        })
+        .await;
         if let Err(e) = &r {
             report_failure("Tail", &id, e);
         }
@@ -403,9 +521,7 @@ pub async fn serve(port: u16, prepared: Prepared) -> anyhow::Result<Shutdown> {
         let _ = stop.send(true);
         let _ = ended_tx.send(how);
     };
-    axum::serve(listener, router(app, max_body))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    server::run(listener, router(app, max_body), shutdown).await;
     if let Err(e) = drainer.sink().finish().await {
         error!(error = %e, "sink did not flush on shutdown");
     }

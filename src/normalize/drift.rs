@@ -9,26 +9,52 @@
 //!
 //! Drift never changes an event; it is reported: `process` prints [`Drift::summary`] after its
 //! summary line, and the handler logs each new (table, column, kind) once per process as a
-//! warning with `event=schema_drift` ([`Drift::log_new`]).
+//! warning with `event=schema_drift` ([`log_new`]).
 //!
 //! Cost per row is a table match (pointer compare for known tables) and a shape compare: the
 //! parser hashes each row's key sequence ([`Row::shape`]), and the columns of a shape are looked
 //! up in the registry only the first time the shape is seen.
+//!
+//! Rows are untrusted, so everything here is bounded whatever a row holds (a row of a million
+//! undocumented keys costs linear time, not quadratic): columns are found through a hash map;
+//! at most [`MAX_COLUMNS`] drifted columns are tracked per table, and the rest are only counted
+//! ([`DriftEntry`] of kind [`DriftKind::UntrackedColumns`]); one [`Drift`] writes at most
+//! [`MAX_LOG_LINES`] drift lines, then one line saying how many it left out; the process-wide
+//! memory of logged drift holds at most [`MAX_LOGGED`] entries; [`Drift::summary`] is counts
+//! only, and [`Drift::report`] lists at most [`MAX_COLUMNS`] columns per table.
 
 use crate::rows::Row;
 use crate::tables::TableInfo;
 use rustc_hash::FxHashMap;
 use std::collections::HashSet;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use super::Undecoded;
 
 /// The column the export adds to every device-linked row (platform facts §1): not drift.
-const EXPORT_ADDED: &[&str] = &["MachineGroup"];
+pub(crate) const EXPORT_ADDED: &[&str] = &["MachineGroup"];
 
 /// Shapes remembered per table before the memory is cleared (rows whose keys vary without end
 /// then cost a registry lookup per new shape, never unbounded memory).
 const MAX_SHAPES: usize = 4096;
+
+/// Drifted columns tracked (named, counted per column) per table; further ones are counted
+/// together.
+pub const MAX_COLUMNS: usize = 256;
+
+/// Drift lines one [`Drift`] (one drain, one `process` run) writes at most.
+pub const MAX_LOG_LINES: usize = 20;
+
+/// (table, column, kind) entries the process remembers as logged; past it the memory starts over
+/// (a drift may then be logged once more, still within [`MAX_LOG_LINES`] per drain).
+pub const MAX_LOGGED: usize = 10_000;
+
+/// Tables tracked one by one; rows of further unknown tables are counted under
+/// [`OTHER_TABLES`].
+pub const MAX_TABLES: usize = 1024;
+
+/// The name unknown tables past [`MAX_TABLES`] are counted under.
+pub const OTHER_TABLES: &str = "(other unknown tables)";
 
 /// A kind of schema drift.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -39,6 +65,9 @@ pub enum DriftKind {
     UndocumentedColumn,
     /// A JSON column whose JSON-looking text did not decode.
     UndecodableJson,
+    /// Drifted columns beyond [`MAX_COLUMNS`] for the table, not tracked one by one: `rows`
+    /// counts (row, column) occurrences.
+    UntrackedColumns,
 }
 
 impl DriftKind {
@@ -48,6 +77,7 @@ impl DriftKind {
             DriftKind::UnknownTable => "unknown_table",
             DriftKind::UndocumentedColumn => "undocumented_column",
             DriftKind::UndecodableJson => "undecodable_json",
+            DriftKind::UntrackedColumns => "untracked_columns",
         }
     }
 }
@@ -57,7 +87,7 @@ impl DriftKind {
 pub struct DriftEntry {
     /// Table name as the rows carry it.
     pub table: String,
-    /// The column (`None` for [`DriftKind::UnknownTable`]).
+    /// The column (`None` for [`DriftKind::UnknownTable`] and [`DriftKind::UntrackedColumns`]).
     pub column: Option<String>,
     /// What kind of drift.
     pub kind: DriftKind,
@@ -82,52 +112,121 @@ struct TableDrift {
     /// Rows seen (reported for unknown tables).
     rows: u64,
     columns: Vec<ColumnDrift>,
-    /// Shape (column count, key hash) → indices in `columns` of its undocumented columns.
-    shapes: FxHashMap<Shape, Box<[u32]>>,
+    /// (kind, name) → index in `columns`.
+    index: FxHashMap<(DriftKind, Box<str>), u32>,
+    /// Occurrences of drifted columns past [`MAX_COLUMNS`].
+    untracked: u64,
+    /// Shape (column count, key hash) → its undocumented columns.
+    shapes: FxHashMap<Shape, ShapeDrift>,
     /// The last shape seen and its undocumented columns: rows of a table nearly always share
     /// one shape, so the map is rarely consulted.
-    last_shape: Option<(Shape, Box<[u32]>)>,
+    last_shape: Option<(Shape, ShapeDrift)>,
+}
+
+/// The undocumented columns of one row shape: indices in `columns`, and how many more were past
+/// the cap.
+#[derive(Debug, Clone, Default)]
+struct ShapeDrift {
+    tracked: Arc<[u32]>,
+    untracked: u64,
 }
 
 impl TableDrift {
-    fn column(&mut self, name: &str, kind: DriftKind, log: bool) -> usize {
-        if let Some(i) = self
-            .columns
-            .iter()
-            .position(|c| c.kind == kind && c.name == name)
-        {
-            return i;
+    fn new(name: &str, info: Option<&'static TableInfo>) -> Self {
+        TableDrift {
+            name: name.to_string(),
+            info,
+            rows: 0,
+            columns: Vec::new(),
+            index: FxHashMap::default(),
+            untracked: 0,
+            shapes: FxHashMap::default(),
+            last_shape: None,
         }
-        if log {
-            log_new(&self.name, Some(name), kind);
+    }
+
+    /// The index of (name, kind) in `columns`, added (and logged) when new; `None` when the
+    /// table already tracks [`MAX_COLUMNS`] columns.
+    fn column(&mut self, name: &str, kind: DriftKind, log: &mut LogBudget) -> Option<usize> {
+        // Reached only for the first row of each shape, so the key allocation is rare.
+        if let Some(&i) = self.index.get(&(kind, Box::<str>::from(name))) {
+            return Some(i as usize);
         }
+        if self.columns.len() >= MAX_COLUMNS {
+            return None;
+        }
+        log.log(&self.name, Some(name), kind);
         self.columns.push(ColumnDrift {
             name: name.to_string(),
             kind,
             rows: 0,
         });
-        self.columns.len() - 1
+        let i = self.columns.len() - 1;
+        self.index.insert((kind, name.into()), i as u32);
+        Some(i)
+    }
+}
+
+/// How many drift lines a [`Drift`] may still write.
+#[derive(Debug, Default)]
+struct LogBudget {
+    on: bool,
+    written: usize,
+    left_out: u64,
+}
+
+impl LogBudget {
+    fn log(&mut self, table: &str, column: Option<&str>, kind: DriftKind) {
+        if !self.on {
+            return;
+        }
+        if self.written < MAX_LOG_LINES {
+            if log_new(table, column, kind) {
+                self.written += 1;
+            }
+        } else {
+            self.left_out += 1;
+        }
     }
 }
 
 /// Drift counters of one run (one per [`crate::pipeline::RowProcessor`]).
 #[derive(Debug, Default)]
 pub struct Drift {
-    log: bool,
+    log: LogBudget,
     tables: Vec<TableDrift>,
     last: usize,
+}
+
+impl Drop for Drift {
+    fn drop(&mut self) {
+        if self.log.left_out > 0 {
+            tracing::warn!(
+                event = "schema_drift",
+                left_out = self.log.left_out,
+                "schema drift: {} more new drifted column(s) not logged one by one (at most {MAX_LOG_LINES} lines per drain)",
+                self.log.left_out
+            );
+        }
+    }
 }
 
 impl Drift {
     /// Counters that also log each new (table, column, kind) once per process when `log`.
     pub fn new(log: bool) -> Self {
         Drift {
-            log,
-            ..Drift::default()
+            log: LogBudget {
+                on: log,
+                ..LogBudget::default()
+            },
+            tables: Vec::new(),
+            last: 0,
         }
     }
 
-    fn table(&mut self, name: &str, info: Option<&'static TableInfo>) -> &mut TableDrift {
+    /// The index in `tables` of `name`, added when new. Past [`MAX_TABLES`] tables, unknown
+    /// ones share one overflow entry.
+    fn table(&mut self, name: &str, info: Option<&'static TableInfo>) -> usize {
         let same = |t: &TableDrift| match (t.info, info) {
             (Some(a), Some(b)) => std::ptr::eq(a, b),
             (None, None) => t.name == name,
@@ -136,23 +235,25 @@ impl Drift {
         if !self.tables.get(self.last).is_some_and(same) {
             self.last = match self.tables.iter().position(same) {
                 Some(i) => i,
-                None => {
-                    if info.is_none() && self.log {
-                        log_new(name, None, DriftKind::UnknownTable);
+                None if self.tables.len() >= MAX_TABLES => {
+                    match self.tables.iter().position(|t| t.name == OTHER_TABLES) {
+                        Some(i) => i,
+                        None => {
+                            self.tables.push(TableDrift::new(OTHER_TABLES, None));
+                            self.tables.len() - 1
+                        }
                     }
-                    self.tables.push(TableDrift {
-                        name: name.to_string(),
-                        info,
-                        rows: 0,
-                        columns: Vec::new(),
-                        shapes: FxHashMap::default(),
-                        last_shape: None,
-                    });
+                }
+                None => {
+                    if info.is_none() {
+                        self.log.log(name, None, DriftKind::UnknownTable);
+                    }
+                    self.tables.push(TableDrift::new(name, info));
                     self.tables.len() - 1
                 }
             };
         }
-        &mut self.tables[self.last]
+        self.last
     }
 
     /// Counts the drift of one row of `table` (`info` its registry entry, `None` when
@@ -164,8 +265,8 @@ impl Drift {
         row: &Row<'_>,
         undecoded: Undecoded,
     ) {
-        let log = self.log;
-        let t = self.table(table, info);
+        let i = self.table(table, info);
+        let (t, log) = (&mut self.tables[i], &mut self.log);
         t.rows += 1;
         if let Some(info) = info {
             let shape = (row.columns, row.shape);
@@ -174,31 +275,41 @@ impl Drift {
                     Some(c) => c.clone(),
                     None => {
                         let mut idx = Vec::new();
-                        for key in keys(row.properties) {
-                            if !info.documents(&key) && !EXPORT_ADDED.contains(&key.as_str()) {
-                                idx.push(t.column(&key, DriftKind::UndocumentedColumn, log) as u32);
+                        let mut untracked = 0u64;
+                        for_each_key(row.properties, |key| {
+                            if !info.documents(key) && !EXPORT_ADDED.contains(&key) {
+                                match t.column(key, DriftKind::UndocumentedColumn, log) {
+                                    Some(c) => idx.push(c as u32),
+                                    None => untracked += 1,
+                                }
                             }
-                        }
-                        let idx: Box<[u32]> = idx.into();
+                        });
+                        let cols = ShapeDrift {
+                            tracked: idx.into(),
+                            untracked,
+                        };
                         if t.shapes.len() >= MAX_SHAPES {
                             t.shapes.clear();
                         }
-                        t.shapes.insert(shape, idx.clone());
-                        idx
+                        t.shapes.insert(shape, cols.clone());
+                        cols
                     }
                 };
                 t.last_shape = Some((shape, cols));
             }
             if let Some((_, cols)) = &t.last_shape {
-                for &i in cols.iter() {
+                for &i in cols.tracked.iter() {
                     t.columns[i as usize].rows += 1;
                 }
+                t.untracked += cols.untracked;
             }
         }
         for i in undecoded.iter() {
             if let Some((name, _)) = row.dynamic_candidates.get(i) {
-                let c = t.column(name, DriftKind::UndecodableJson, log);
-                t.columns[c].rows += 1;
+                match t.column(name, DriftKind::UndecodableJson, log) {
+                    Some(c) => t.columns[c].rows += 1,
+                    None => t.untracked += 1,
+                }
             }
         }
     }
@@ -206,12 +317,15 @@ impl Drift {
     /// Adds another run's counters (e.g. one per file or blob) into this one.
     pub fn merge(&mut self, other: &Drift) {
         for o in &other.tables {
-            let log = self.log;
-            let t = self.table(&o.name, o.info);
+            let i = self.table(&o.name, o.info);
+            let (t, log) = (&mut self.tables[i], &mut self.log);
             t.rows += o.rows;
+            t.untracked += o.untracked;
             for c in &o.columns {
-                let i = t.column(&c.name, c.kind, log);
-                t.columns[i].rows += c.rows;
+                match t.column(&c.name, c.kind, log) {
+                    Some(i) => t.columns[i].rows += c.rows,
+                    None => t.untracked += c.rows,
+                }
             }
         }
     }
@@ -234,6 +348,14 @@ impl Drift {
                     column: Some(c.name.clone()),
                     kind: c.kind,
                     rows: c.rows,
+                });
+            }
+            if t.untracked > 0 {
+                out.push(DriftEntry {
+                    table: t.name.clone(),
+                    column: None,
+                    kind: DriftKind::UntrackedColumns,
+                    rows: t.untracked,
                 });
             }
         }
@@ -277,6 +399,12 @@ impl Drift {
                 "JSON columns not valid JSON",
             ));
         }
+        let untracked: u64 = of(DriftKind::UntrackedColumns).map(|e| e.rows).sum();
+        if untracked > 0 {
+            parts.push(format!(
+                "more undocumented columns than the {MAX_COLUMNS} tracked per table ({untracked} occurrences)"
+            ));
+        }
         let unknown = of(DriftKind::UnknownTable).count();
         if unknown > 0 {
             parts.push(plural(unknown, "unknown table", "unknown tables"));
@@ -301,6 +429,11 @@ impl Drift {
                     DriftKind::UndecodableJson => {
                         format!("{}: JSON column {col} not valid JSON ({rows})", e.table)
                     }
+                    DriftKind::UntrackedColumns => format!(
+                        "{}: more undocumented columns than the {MAX_COLUMNS} tracked ({} occurrences)",
+                        e.table,
+                        rows_text(e.rows).trim_end_matches(" rows").trim_end_matches(" row")
+                    ),
                 }
             })
             .collect()
@@ -320,21 +453,43 @@ fn rows_text(n: u64) -> String {
     format!("{s} row{}", if n == 1 { "" } else { "s" })
 }
 
-/// The keys of a `properties` object (already validated by the row parser).
-fn keys(properties: &[u8]) -> Vec<String> {
-    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(properties)
-        .map(|m| m.into_iter().map(|(k, _)| k).collect())
-        .unwrap_or_default()
+/// Calls `f` with each key of a `properties` object (already validated by the row parser), in
+/// order, without building the object: values are skipped, keys borrowed when unescaped.
+fn for_each_key(properties: &[u8], mut f: impl FnMut(&str)) {
+    use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+    struct Keys<'f, F>(&'f mut F);
+    impl<'de, F: FnMut(&str)> Visitor<'de> for Keys<'_, F> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                (self.0)(&k);
+                map.next_value::<IgnoredAny>()?;
+            }
+            Ok(())
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(properties);
+    // Recursion limit is serde_json's default (128): the row parser already accepted the row.
+    let _ = de.deserialize_map(Keys(&mut f));
 }
 
-/// Logs `event=schema_drift` for (table, column, kind) unless this process already did.
-pub fn log_new(table: &str, column: Option<&str>, kind: DriftKind) {
+/// Logs `event=schema_drift` for (table, column, kind) unless this process already did; true
+/// when it logged.
+pub fn log_new(table: &str, column: Option<&str>, kind: DriftKind) -> bool {
     static SEEN: OnceLock<Mutex<HashSet<(String, String, DriftKind)>>> = OnceLock::new();
     let key = (table.to_string(), column.unwrap_or("").to_string(), kind);
     let new = SEEN
         .get_or_init(Default::default)
         .lock()
-        .map(|mut s| s.insert(key))
+        .map(|mut s| {
+            if s.len() >= MAX_LOGGED {
+                s.clear();
+            }
+            s.insert(key)
+        })
         .unwrap_or(true);
     if new {
         tracing::warn!(
@@ -345,6 +500,7 @@ pub fn log_new(table: &str, column: Option<&str>, kind: DriftKind) {
             "schema drift: rows differ from the published Advanced Hunting schema"
         );
     }
+    new
 }
 
 #[cfg(test)]

@@ -138,9 +138,26 @@ impl Normalizer {
         src: SourceRef<'_>,
         batch: &mut Batch,
     ) -> Undecoded {
-        let mut undecoded = Undecoded(0);
         let tenant = row.tenant_id.as_deref().unwrap_or("");
         let id = event_id(tenant, table, row.properties);
+        self.push_with_id(row, table, info, line, src, batch, id)
+    }
+
+    /// [`Normalizer::push_table`] with the event id given: a transformed row keeps the id of
+    /// the row it came from.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub fn push_with_id(
+        &self,
+        row: &Row<'_>,
+        table: &TableName,
+        info: Option<&'static TableInfo>,
+        line: &[u8],
+        src: SourceRef<'_>,
+        batch: &mut Batch,
+        id: EventId,
+    ) -> Undecoded {
+        let mut undecoded = Undecoded(0);
         let ts = row.timestamp.as_deref().and_then(normalize_timestamp);
         let time = ts.as_deref().and_then(unix_seconds);
         match self.format {

@@ -69,6 +69,20 @@ pub fn normalize_timestamp(s: &str) -> Option<Cow<'_, str>> {
 
 /// Seconds since the Unix epoch (with fraction) of a normalized timestamp.
 pub fn unix_seconds(s: &str) -> Option<f64> {
+    let (secs, nanos) = unix_parts(s)?;
+    Some(secs as f64 + f64::from(nanos) / 1e9)
+}
+
+/// Milliseconds since the Unix epoch of a normalized timestamp, the fraction rounded once,
+/// half up, from its decimal digits (integer arithmetic: `.0994999` is 99, `.0995` is 100).
+pub fn unix_millis(s: &str) -> Option<i64> {
+    let (secs, nanos) = unix_parts(s)?;
+    Some(secs * 1000 + (i64::from(nanos) + 500_000) / 1_000_000)
+}
+
+/// Whole seconds since the Unix epoch and the nanoseconds of the fraction (digits past the
+/// ninth are not accepted by [`datetime_len`]).
+fn unix_parts(s: &str) -> Option<(i64, u32)> {
     let b = s.as_bytes();
     let n = datetime_len(b)?;
     let num = |r: std::ops::Range<usize>| -> i64 {
@@ -87,12 +101,13 @@ pub fn unix_seconds(s: &str) -> Option<f64> {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146097 + doe - 719468;
-    let mut secs = (days * 86400 + hh * 3600 + mm * 60 + ss) as f64;
+    let secs = days * 86400 + hh * 3600 + mm * 60 + ss;
+    let mut nanos = 0u32;
     if n > 20 {
-        let digits = n - 20;
-        secs += num(20..n) as f64 / 10f64.powi(digits as i32);
+        let digits = (n - 20) as u32;
+        nanos = (num(20..n) * 10i64.pow(9 - digits)) as u32;
     }
-    Some(secs)
+    Some((secs, nanos))
 }
 
 #[cfg(test)]
@@ -132,5 +147,22 @@ mod tests {
         assert!((unix_seconds(s).unwrap() - want).abs() < 1e-6);
         assert_eq!(unix_seconds("1970-01-01T00:00:00Z"), Some(0.0));
         assert_eq!(unix_seconds("2000-02-29T00:00:00Z"), Some(951782400.0));
+    }
+
+    #[test]
+    fn millis_round_once_from_the_digits() {
+        let base = 1_784_282_857_000; // 2026-07-17T10:07:37Z
+        for (frac, ms) in [
+            ("", 0),
+            (".0994999", 99),
+            (".0995", 100),
+            (".9995", 1000),
+            (".1234567", 123),
+            (".999999999", 1000),
+            (".5", 500),
+        ] {
+            let s = format!("2026-07-17T10:07:37{frac}Z");
+            assert_eq!(unix_millis(&s), Some(base + ms), "{s}");
+        }
     }
 }

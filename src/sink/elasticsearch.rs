@@ -13,6 +13,10 @@
 //! version_conflict_engine_exception`, which counts as delivered), and works on data streams,
 //! which accept only `create`.
 //!
+//! A JSON column value that is not an object (an array of strings, text) is sent as
+//! `{"value": …}` so the `flattened` / `flat_object` fields of the relay's index templates
+//! ([`super::es_templates`]) take it (`RELAY_ES_JSON_OBJECTS`).
+//!
 //! The answer is read item by item: items failing with 429 or 5xx are sent again (only they);
 //! items failing with another 4xx (mapping errors) come back as [`crate::event::Rejected`] for the
 //! dead-letter destination, with the error type and reason, and the drain goes on. A 413 to the
@@ -76,6 +80,11 @@ pub struct EsConfig {
     pub pipeline: Option<String>,
     /// Transport: timeout, concurrency, caps, gzip, retries.
     pub http: HttpOptions,
+    /// Send a JSON column value that is not an object (or an array of objects) as
+    /// `{"value": …}`, so `flattened` / `flat_object` fields take it (`RELAY_ES_JSON_OBJECTS`).
+    pub json_objects: bool,
+    /// Install the index templates at start-up (`RELAY_ES_INSTALL_TEMPLATES`).
+    pub install_templates: bool,
 }
 
 impl fmt::Debug for EsConfig {
@@ -86,6 +95,8 @@ impl fmt::Debug for EsConfig {
             .field("auth", &self.auth)
             .field("pipeline", &self.pipeline)
             .field("http", &self.http)
+            .field("json_objects", &self.json_objects)
+            .field("install_templates", &self.install_templates)
             .finish()
     }
 }
@@ -99,6 +110,8 @@ impl EsConfig {
             auth: EsAuth::None,
             pipeline: None,
             http: HttpOptions::default(),
+            json_objects: true,
+            install_templates: false,
         }
     }
 
@@ -164,6 +177,8 @@ impl EsConfig {
                 retry,
                 ..HttpOptions::default()
             },
+            json_objects: s.bool("RELAY_ES_JSON_OBJECTS")?,
+            install_templates: s.bool("RELAY_ES_INSTALL_TEMPLATES")?,
         })
     }
 }
@@ -198,6 +213,8 @@ pub struct Elasticsearch {
     target: String,
     /// The index template split at `{table}` (one piece when it has none).
     index: Vec<String>,
+    /// See [`EsConfig::json_objects`].
+    json_objects: bool,
 }
 
 impl fmt::Debug for Elasticsearch {
@@ -235,28 +252,34 @@ impl HttpSink<Elasticsearch> {
             target: target_of(&c.url),
             url,
             index: c.index.split("{table}").map(str::to_string).collect(),
+            json_objects: c.json_objects,
         };
         let mut sink = HttpSink::with(dest, c.http, "RELAY_ES_URL")?;
-        let auth = match &c.auth {
-            EsAuth::None => None,
-            EsAuth::ApiKey(k) => Some(format!("ApiKey {k}")),
-            EsAuth::Basic { username, password } => Some(format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
-            )),
-        };
-        if let Some(a) = auth {
-            let mut v = HeaderValue::from_str(&a).map_err(|_| {
-                ConfigError::new(
-                    "RELAY_ES_API_KEY",
-                    "(or RELAY_ES_USERNAME/RELAY_ES_PASSWORD) holds characters not allowed in a header",
-                )
-            })?;
-            v.set_sensitive(true);
+        if let Some(v) = auth_header(&c.auth)? {
             sink.base_headers_mut().insert(AUTHORIZATION, v);
         }
         Ok(sink)
     }
+}
+
+/// The `Authorization` header of `auth` (marked sensitive), if any.
+pub(crate) fn auth_header(auth: &EsAuth) -> Result<Option<HeaderValue>, ConfigError> {
+    let a = match auth {
+        EsAuth::None => return Ok(None),
+        EsAuth::ApiKey(k) => format!("ApiKey {k}"),
+        EsAuth::Basic { username, password } => format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+        ),
+    };
+    let mut v = HeaderValue::from_str(&a).map_err(|_| {
+        ConfigError::new(
+            "RELAY_ES_API_KEY",
+            "(or RELAY_ES_USERNAME/RELAY_ES_PASSWORD) holds characters not allowed in a header",
+        )
+    })?;
+    v.set_sensitive(true);
+    Ok(Some(v))
 }
 
 /// One item of a `_bulk` answer: `{"create":{"status":201,…}}`.
@@ -314,6 +337,11 @@ impl Destination for Elasticsearch {
         "application/x-ndjson"
     }
 
+    fn dead_letters_oversize(&self) -> bool {
+        // A document over http.max_content_length can never be indexed; the others can.
+        true
+    }
+
     fn append(&self, batch: &Batch, i: usize, _first: bool, out: &mut Vec<u8>) {
         let it = &batch.items()[i];
         out.extend_from_slice(b"{\"create\":{\"_index\":\"");
@@ -334,7 +362,16 @@ impl Destination for Elasticsearch {
         out.extend_from_slice(b"\",\"_id\":\"");
         out.extend_from_slice(it.id.as_str().as_bytes());
         out.extend_from_slice(b"\"}}\n");
+        let start = out.len();
         append_with_time(batch, i, "@timestamp", out);
+        if self.json_objects {
+            if let Some(doc) =
+                super::es_templates::wrap_json_columns(it.table.as_ref(), &out[start..])
+            {
+                out.truncate(start);
+                out.extend_from_slice(&doc);
+            }
+        }
         out.push(b'\n');
     }
 
@@ -427,9 +464,11 @@ impl Destination for Elasticsearch {
                 other => other.to_string(),
             })
             .unwrap_or_else(|| {
-                String::from_utf8_lossy(&body[..body.len().min(300)])
-                    .trim()
-                    .to_string()
+                String::from_utf8_lossy(
+                    &body[..body.len().min(crate::sink::answer::MAX_BODY_EXCERPT)],
+                )
+                .trim()
+                .to_string()
             });
         let hint = match status.as_u16() {
             401 => "; check RELAY_ES_API_KEY (or RELAY_ES_USERNAME/RELAY_ES_PASSWORD)",

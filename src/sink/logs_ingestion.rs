@@ -310,12 +310,17 @@ impl Destination for LogsIngestion {
             Ok(e) => (e.error.code, e.error.message),
             Err(_) => (
                 "(no error code)".into(),
-                String::from_utf8_lossy(&body[..body.len().min(300)])
-                    .trim()
-                    .to_string(),
+                String::from_utf8_lossy(
+                    &body[..body.len().min(crate::sink::answer::MAX_BODY_EXCERPT)],
+                )
+                .trim()
+                .to_string(),
             ),
         };
-        let message: String = message.chars().take(300).collect();
+        let message: String = message
+            .chars()
+            .take(crate::sink::answer::MAX_BODY_EXCERPT)
+            .collect();
         let hint = match status.as_u16() {
             401 | 403 => "; the app's identity needs the Monitoring Metrics Publisher role on the rule",
             404 => "; check RELAY_LOGS_RULE_ID (the rule's immutable id), RELAY_LOGS_STREAM and RELAY_LOGS_ENDPOINT",

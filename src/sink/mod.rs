@@ -15,8 +15,10 @@
 //! mapping errors): [`Sink::deliver`] hands those back as [`Rejected`], and the caller writes
 //! them to the dead-letter destination before it advances its checkpoint.
 
+pub mod answer;
 pub mod config;
 pub mod elasticsearch;
+pub mod es_templates;
 pub mod file;
 pub mod http;
 pub mod logs_ingestion;

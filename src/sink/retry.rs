@@ -6,6 +6,10 @@
 //! [`Throttle`] until it expires: every request of that sink, concurrent ones included, waits
 //! for it, so no request reaches the destination earlier than it asked. Everything else is the
 //! caller's to classify (413 splits in the webhook sink; other 4xx are permanent).
+//!
+//! A `Retry-After` comes from the destination, so it is untrusted: it is parsed without
+//! panicking whatever it says (`1e30`, `18446744073709551615`, a date in year 9999) and the
+//! wait it asks for is cut to [`MAX_RETRY_AFTER`]. All instant arithmetic is checked.
 
 use super::SinkError;
 use std::collections::BTreeMap;
@@ -14,6 +18,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
+
+/// Longest wait a destination's `Retry-After` imposes; a longer one is cut to it (and, like
+/// any wait, still gives up when it would end past the retry budget).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// How long and how often to retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,14 +76,18 @@ pub enum Attempt<T> {
 }
 
 /// Parses a `Retry-After` value: delay seconds (integer; a decimal is accepted too) or an
-/// HTTP date. A date in the past means "now". `None` when the value is neither.
+/// HTTP date. A date in the past means "now". `None` when the value is neither. Never panics:
+/// a delay too large for a [`Duration`] saturates (the retrier cuts it to the policy's limit).
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let v = value.trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
     if let Ok(secs) = v.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        if !(secs.is_finite() && secs >= 0.0) {
+            return None;
+        }
+        return Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX));
     }
     let when = httpdate::parse_http_date(v).ok()?;
     // An HTTP date has whole seconds: wait until the end of that second is not asked for, so
@@ -282,7 +294,10 @@ impl Retrier {
         Fut: Future<Output = Attempt<T>>,
     {
         let started = Instant::now();
-        let deadline = started + self.policy.max_elapsed;
+        // Checked: the budget comes from a setting.
+        let deadline = started
+            .checked_add(self.policy.max_elapsed)
+            .unwrap_or(started + Duration::from_secs(100 * 365 * 86_400));
         let mut attempt: u32 = 0;
         loop {
             if let Err(until) = self.throttle.wait(deadline).await {
@@ -310,17 +325,18 @@ impl Retrier {
                 } => {
                     self.counters.retry(&reason);
                     let now = Instant::now();
+                    // The destination's wait is bounded, and every sum is checked: a hostile
+                    // `Retry-After` must not overflow an instant.
+                    let retry_after = retry_after.map(|d| d.min(MAX_RETRY_AFTER));
                     let next = match retry_after {
-                        Some(d) => {
+                        Some(d) => now.checked_add(d).inspect(|&next| {
                             // Held even when giving up below: the next batch must not reach
                             // the destination before it said either.
-                            let next = now + d;
                             self.counters.throttled(self.throttle.hold_until(next));
-                            next
-                        }
-                        None => now + self.policy.backoff(attempt),
+                        }),
+                        None => now.checked_add(self.policy.backoff(attempt)),
                     };
-                    if next > deadline {
+                    let Some(next) = next.filter(|n| *n <= deadline) else {
                         return Err(SinkError::RetriesExhausted {
                             sink,
                             message: format!(
@@ -329,7 +345,7 @@ impl Retrier {
                                 started.elapsed().as_secs_f64()
                             ),
                         });
-                    }
+                    };
                     tracing::warn!(
                         sink,
                         reason = %reason,
@@ -473,6 +489,59 @@ mod tests {
             .unwrap_err();
         assert!(e.to_string().contains("429") || e.to_string().contains("slow down"));
         assert!(t.elapsed() < Duration::from_millis(100));
+    }
+
+    #[test]
+    fn hostile_retry_after_values_parse_without_panicking() {
+        let now = SystemTime::now();
+        for v in [
+            "1e30",
+            "18446744073709551615",
+            "1.8e19",
+            "1e308",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+        ] {
+            let d = parse_retry_after(v, now);
+            assert!(
+                d.is_some_and(|d| d > Duration::from_secs(1_000_000)),
+                "{v}: {d:?}"
+            );
+        }
+        for v in ["NaN", "inf", "-1e30", "99999999999999999999999"] {
+            // Not a delay (or not representable as one): ignored, the normal backoff applies.
+            let _ = parse_retry_after(v, now);
+        }
+    }
+
+    #[tokio::test]
+    async fn hostile_retry_after_neither_panics_nor_waits_past_the_budget() {
+        let r = Retrier::new(RetryPolicy {
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(50),
+            max_elapsed: Duration::from_secs(5),
+        });
+        for asked in [
+            Duration::MAX,
+            Duration::from_secs(u64::MAX),
+            Duration::from_secs(1 << 40),
+        ] {
+            let t = Instant::now();
+            let e = r
+                .run("test", "op", || async move {
+                    Attempt::<()>::Retry {
+                        reason: "503".into(),
+                        retry_after: Some(asked),
+                        message: "unavailable".into(),
+                    }
+                })
+                .await
+                .unwrap_err();
+            assert!(matches!(e, SinkError::RetriesExhausted { .. }), "{e}");
+            assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+            // The hold it leaves on the sink is the cap, not what was asked.
+            let held = r.throttle.closed_until().unwrap() - Instant::now();
+            assert!(held <= MAX_RETRY_AFTER, "{held:?}");
+        }
     }
 
     #[tokio::test]

@@ -16,6 +16,7 @@
 
 pub mod azure;
 pub mod local;
+pub mod names;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -188,6 +189,17 @@ pub enum Refusal {
     /// The container is not an export container.
     #[error("container `{0}` does not start with the allowed prefix `{1}`")]
     ForeignContainer(String, String),
+    /// The container or blob name is not one Azure could have created.
+    #[error("invalid name `{0}`: {1}")]
+    BadName(String, &'static str),
+}
+
+/// A name as logs may show it: control characters escaped, at most 200 characters.
+fn shown(name: &str) -> String {
+    name.chars()
+        .take(200)
+        .flat_map(char::escape_debug)
+        .collect()
 }
 
 impl Scoped {
@@ -204,23 +216,41 @@ impl Scoped {
         &self.prefix
     }
 
-    /// True when `container` may be read.
+    /// True when `container` may be read: a valid container name (Azure's rules) starting with
+    /// the prefix.
     pub fn allows(&self, container: &str) -> bool {
-        container.starts_with(&self.prefix)
+        container.starts_with(&self.prefix) && names::container_problem(container).is_none()
     }
 
-    /// The key of an event's blob URL, when it names this account and an allowed container.
-    /// Pure: nothing is fetched, whatever the URL says.
+    /// The key of an event's blob URL, when it names this account, an allowed container and a
+    /// valid blob name (no dot segments, no control characters: [`names`]). Pure: nothing is
+    /// fetched, whatever the URL says.
     pub fn admit_url(&self, url: &str) -> Result<BlobKey, Refusal> {
         let key = self
             .inner
             .key_for_url(url)
             .map_err(Refusal::ForeignAccount)?;
         self.check(&key.container)?;
+        if let Some(why) = names::blob_problem(&key.blob) {
+            return Err(Refusal::BadName(shown(&key.blob), why));
+        }
         Ok(key)
     }
 
+    /// The key of a drain request's container and blob, when the container is allowed and both
+    /// names are valid ([`names`]). Pure, like [`Self::admit_url`].
+    pub fn admit_key(&self, container: &str, blob: &str) -> Result<BlobKey, Refusal> {
+        self.check(container)?;
+        if let Some(why) = names::blob_problem(blob) {
+            return Err(Refusal::BadName(shown(blob), why));
+        }
+        Ok(BlobKey::new(container.to_string(), blob.to_string()))
+    }
+
     fn check(&self, container: &str) -> Result<(), Refusal> {
+        if let Some(why) = names::container_problem(container) {
+            return Err(Refusal::BadName(shown(container), why));
+        }
         if self.allows(container) {
             Ok(())
         } else {

@@ -262,6 +262,8 @@ impl CheckpointStore for BlobCheckpointStore {
             ("offset".to_string(), cp.offset.to_string()),
             ("length".to_string(), cp.length.to_string()),
             ("closed".to_string(), cp.closed.to_string()),
+            ("filtered".to_string(), cp.filtered.to_string()),
+            ("filtered_bytes".to_string(), cp.filtered_bytes.to_string()),
         ]);
         // Without a stored version the placeholder (or nothing) is there; the lease alone
         // guards that first write.
@@ -335,6 +337,8 @@ impl CheckpointStore for BlobCheckpointStore {
                 offset: num("offset"),
                 length: num("length"),
                 closed: md.get("closed").is_some_and(|v| v == "true"),
+                filtered: num("filtered"),
+                filtered_bytes: num("filtered_bytes"),
             });
         }
         Ok(out)

@@ -43,6 +43,31 @@ fn safe(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Longest file-name component written: file systems allow 255 bytes, and `.json`, `.lock` or
+/// `.tmp<pid>` is appended.
+const MAX_COMPONENT: usize = 200;
+
+/// `name` as a relative path whose every component fits a file name: a component longer than
+/// [`MAX_COMPONENT`] bytes becomes its first 100 bytes, `~` and the BLAKE3 hash of the
+/// whole component, so distinct names stay distinct. Records are read by content, so the
+/// mapping need not be reversible.
+fn bounded_path(name: &str) -> PathBuf {
+    let mut out = PathBuf::new();
+    for seg in name.split('/') {
+        if seg.len() <= MAX_COMPONENT {
+            out.push(seg);
+        } else {
+            let mut cut = 100;
+            while !seg.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let hash = blake3::hash(seg.as_bytes()).to_hex();
+            out.push(format!("{}~{}", &seg[..cut], &hash[..32]));
+        }
+    }
+    out
+}
+
 /// Takes an exclusive `flock` without waiting; false when another open file holds it.
 fn try_flock(f: &File) -> std::io::Result<bool> {
     use std::os::unix::io::AsRawFd;
@@ -85,7 +110,11 @@ impl DirCheckpointStore {
     fn base(&self, key: &BlobKey) -> anyhow::Result<PathBuf> {
         safe(&key.container)?;
         safe(&key.blob)?;
-        Ok(self.root.join("cp").join(&key.container).join(&key.blob))
+        Ok(self
+            .root
+            .join("cp")
+            .join(bounded_path(&key.container))
+            .join(bounded_path(&key.blob)))
     }
 
     fn record_path(&self, key: &BlobKey) -> anyhow::Result<PathBuf> {
@@ -216,7 +245,7 @@ impl CheckpointStore for DirCheckpointStore {
 
     async fn list(&self, container: &str, prefix: &str) -> anyhow::Result<Vec<Summary>> {
         safe(container)?;
-        let dir = self.root.join("cp").join(container);
+        let dir = self.root.join("cp").join(bounded_path(container));
         Ok(self
             .all_records(&dir)?
             .into_iter()
@@ -263,6 +292,28 @@ impl CheckpointStore for DirCheckpointStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn names_longer_than_a_file_name_are_checkpointed() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = DirCheckpointStore::open(dir.path()).unwrap();
+        let ttl = Duration::from_secs(15);
+        let long = |tail: &str| format!("tenantId=t/y=2026/{}{tail}.json", "é".repeat(150));
+        let (a, b) = (BlobKey::new("c", long("a")), BlobKey::new("c", long("b")));
+        for (i, key) in [&a, &b].into_iter().enumerate() {
+            let l = s.acquire(key, ttl).await.unwrap().expect("lease");
+            let mut cp = Checkpoint::new(key, Utc::now());
+            cp.offset = i as u64 + 1;
+            s.put(&l, &cp, None)
+                .await
+                .expect("a long name is checkpointed");
+            s.release(&l).await.unwrap();
+        }
+        assert_eq!(s.get(&a).await.unwrap().unwrap().checkpoint.offset, 1);
+        assert_eq!(s.get(&b).await.unwrap().unwrap().checkpoint.offset, 2);
+        assert_eq!(s.list("c", "tenantId=t/").await.unwrap().len(), 2);
+        assert_eq!(s.list_open().await.unwrap().len(), 2);
+    }
 
     #[tokio::test]
     async fn lease_excludes_and_put_is_conditional() {

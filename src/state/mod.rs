@@ -47,6 +47,12 @@ pub struct Checkpoint {
     /// Rows dead-lettered below `offset`.
     #[serde(default)]
     pub dead_lettered: u64,
+    /// Rows a transform's `where` dropped below `offset` (`RELAY_TRANSFORMS`).
+    #[serde(default)]
+    pub filtered: u64,
+    /// Bytes of those rows.
+    #[serde(default)]
+    pub filtered_bytes: u64,
     /// ETag of the blob when last drained.
     pub etag: String,
     /// Creation time (or another incarnation marker) of the blob when last drained.
@@ -86,6 +92,8 @@ impl Checkpoint {
             rows: 0,
             events: 0,
             dead_lettered: 0,
+            filtered: 0,
+            filtered_bytes: 0,
             etag: String::new(),
             incarnation: None,
             blob_type: BlobType::Unknown,
@@ -108,6 +116,8 @@ impl Checkpoint {
             offset: self.offset,
             length: self.length,
             closed: self.closed,
+            filtered: self.filtered,
+            filtered_bytes: self.filtered_bytes,
         }
     }
 }
@@ -123,6 +133,10 @@ pub struct Summary {
     pub length: u64,
     /// Closed.
     pub closed: bool,
+    /// Rows filtered out by transforms below the offset.
+    pub filtered: u64,
+    /// Bytes of those rows.
+    pub filtered_bytes: u64,
 }
 
 /// A checkpoint as stored, with the version to pass to the next [`CheckpointStore::put`].

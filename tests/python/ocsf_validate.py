@@ -6,6 +6,8 @@ category_uid / type_uid. Two things it does not do, added here:
 
 - It types `json_t` as an object where the schema allows any JSON value; that one type is
   widened (below).
+- Its class enums of `activity_id` lack 0 (Unknown), which the compiled schema gives every
+  class from Base Event: it is added back.
 - Its bundled schema has no extensions and no profile attributes. The Windows extension's
   registry classes and objects and the host profile (`device`, `actor`) come verbatim from the
   OCSF schema repository (ocsf-1.5.0-extras.json) and are merged into the schema before any
@@ -14,19 +16,27 @@ category_uid / type_uid. Two things it does not do, added here:
   constraints. `strict_check` walks each event against the schema: every attribute, at the top
   and in every nested object, must be defined by its class or object (a profile's attributes
   only when `metadata.profiles` lists the profile), required attributes must be present (the
-  models miss some, e.g. Process Activity's `actor`), and `at_least_one` must hold.
+  models miss some, e.g. Process Activity's `actor`), and `at_least_one`/`just_one` must hold,
+  with constraints inherited along `extends` as the schema compiler does (`product`, `device`,
+  `group`, `technique` … get `at_least_one` name/uid from `_entity`; an object that declares its
+  own, even empty, overrides it).
+- Its models type every integer as a Python int (unbounded) and `ip_t` as any string. The walk
+  also checks values by dictionary type: `port_t` 0–65535, `integer_t`/`long_t`/`timestamp_t`
+  signed 64-bit (booleans are not integers), `ip_t` an IPv4/IPv6 address (optionally with a
+  `%zone`).
 
 Prints one JSON summary line: {"events", "classes": {class_uid: count}, "errors": [...]}.
 Exit status 0 when every event is valid, 1 otherwise, 2 when the validator cannot run.
 """
 
+import ipaddress
 import json
 import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VERSION = "1.5.0"
-MAX_ERRORS = 20
+MAX_ERRORS = 50
 
 try:
     import ocsf._utils
@@ -69,8 +79,19 @@ def merge_extras(schema):
     return extras["profiles"]
 
 
+def add_unknown_activity(schema):
+    """pydantic-ocsf's class enums of `activity_id` lack 0 (Unknown), which every class has
+    from Base Event in the compiled schema (`ocsf-schema-compiler` merges the base class's enum
+    into each class): put it back, so an event whose activity is unknown is not refused."""
+    for spec in schema["events"].values():
+        enum = spec.get("attributes", {}).get("activity_id", {}).get("enum")
+        if isinstance(enum, dict) and "0" not in enum:
+            enum["0"] = {"caption": "Unknown"}
+
+
 SCHEMA = ocsf_v.schema
 PROFILES = merge_extras(SCHEMA)
+add_unknown_activity(SCHEMA)
 EVENTS = SCHEMA["events"]
 OBJECTS = SCHEMA["objects"]
 DICTIONARY = SCHEMA["dictionary"]["attributes"]
@@ -144,6 +165,53 @@ def attr_type(spec, name):
     return t, is_array
 
 
+def constraints_of(spec, coll):
+    """The constraints of a class or object, inherited along `extends`."""
+    while spec is not None:
+        if "constraints" in spec:
+            return spec["constraints"] or None
+        parent = spec.get("extends")
+        spec = coll.get(parent) if parent else None
+    return None
+
+
+TYPES = SCHEMA["dictionary"].get("types", {}).get("attributes", {})
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def base_type(t):
+    """The primitive type of a dictionary type and its range, if any (`port_t` → integer_t)."""
+    rng = None
+    while t in TYPES and TYPES[t].get("type") and TYPES[t]["type"] != t:
+        rng = rng or TYPES[t].get("range")
+        t = TYPES[t]["type"]
+    return t, rng
+
+
+def is_ip(v):
+    try:
+        ipaddress.ip_address(v.split("%", 1)[0])
+        return True
+    except ValueError:
+        return False
+
+
+def check_value(t, v, where, errors):
+    """Type and range of one scalar value of dictionary type `t`."""
+    if t in OBJECTS:
+        return
+    prim, rng = base_type(t)
+    if prim in ("integer_t", "long_t"):
+        if isinstance(v, bool) or not isinstance(v, int):
+            errors.append(f"{where}: {v!r} is not an integer ({t})")
+            return
+        lo, hi = rng or INT64
+        if not lo <= v <= hi:
+            errors.append(f"{where}: {v} outside the range of {t} [{lo}, {hi}]")
+    if t == "ip_t" and not (isinstance(v, str) and is_ip(v)):
+        errors.append(f"{where}: {v!r} is not an IP address (ip_t)")
+
+
 def strict_check(value, attrs, includes, where, profiles, errors, constraints=None):
     """Every key of `value` defined by `attrs` (or an included profile listed in
     metadata.profiles); nested objects checked the same way; at_least_one constraints hold."""
@@ -158,6 +226,9 @@ def strict_check(value, attrs, includes, where, profiles, errors, constraints=No
             errors.append(f"{where}{key}: attribute not defined by the schema here")
             continue
         t, is_array = attr_type(allowed[key], key)
+        if t not in OBJECTS and v is not None:
+            for item in (v if is_array and isinstance(v, list) else [v]):
+                check_value(t, item, f"{where}{key}", errors)
         if t in OBJECTS and t != "object":
             items = v if is_array and isinstance(v, list) else [v]
             for i, item in enumerate(items):
@@ -166,13 +237,17 @@ def strict_check(value, attrs, includes, where, profiles, errors, constraints=No
                     continue
                 o_attrs, o_inc = chain(OBJECTS[t], OBJECTS)
                 sub = f"{where}{key}[{i}]." if is_array else f"{where}{key}."
-                strict_check(item, o_attrs, o_inc, sub, profiles, errors, OBJECTS[t].get("constraints"))
+                strict_check(item, o_attrs, o_inc, sub, profiles, errors,
+                             constraints_of(OBJECTS[t], OBJECTS))
     for k, spec in attrs.items():
         if spec.get("requirement") == "required" and k not in value:
             errors.append(f"{where}{k}: required attribute missing")
     one_of = (constraints or {}).get("at_least_one")
-    if one_of and not any(k in value for k in one_of):
+    if one_of and not any(value.get(k) is not None for k in one_of):
         errors.append(f"{where or '(event) '}needs at least one of {one_of}")
+    just_one = (constraints or {}).get("just_one")
+    if just_one and sum(value.get(k) is not None for k in just_one) != 1:
+        errors.append(f"{where or '(event) '}needs exactly one of {just_one}")
 
 
 def check(event):
@@ -193,7 +268,7 @@ def check(event):
         errors.append(f"pydantic-ocsf: {e}")
     attrs, includes = chain(EVENTS[name], EVENTS)
     strict_check(event, attrs, includes, "", set(meta.get("profiles") or []), errors,
-                 EVENTS[name].get("constraints"))
+                 constraints_of(EVENTS[name], EVENTS))
     return errors
 
 

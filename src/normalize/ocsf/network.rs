@@ -1,7 +1,7 @@
 //! Network Activity family: Network Activity (4001) for DeviceNetworkEvents and DNS Activity
 //! (4003) for DeviceEvents `DnsQueryResponse`.
 
-use super::{action, activity_of, device, f, initiating_actor, Class, Conv, Event, Field, Mapped};
+use super::{action, device, f, initiating_actor, Class, Conv, Event, Field, Mapped};
 use serde_json::Value;
 
 const fn network(uid: u32, name: &'static str) -> Class {
@@ -18,59 +18,150 @@ const DNS_ACTIVITY: Class = network(4003, "DNS Activity");
 
 /// Outbound (and unknown direction): the device is the source.
 const OUTBOUND: &[Field] = &[
-    f("LocalIP", "src_endpoint.ip", Conv::Str),
-    f("LocalPort", "src_endpoint.port", Conv::Int),
-    f("RemoteIP", "dst_endpoint.ip", Conv::Str),
-    f("RemotePort", "dst_endpoint.port", Conv::Int),
+    f("LocalIP", "src_endpoint.ip", Conv::Ip),
+    f("LocalPort", "src_endpoint.port", Conv::Port),
+    f("RemoteIP", "dst_endpoint.ip", Conv::Ip),
+    f("RemotePort", "dst_endpoint.port", Conv::Port),
 ];
 
 /// Inbound: the remote peer is the source.
 const INBOUND: &[Field] = &[
-    f("RemoteIP", "src_endpoint.ip", Conv::Str),
-    f("RemotePort", "src_endpoint.port", Conv::Int),
-    f("LocalIP", "dst_endpoint.ip", Conv::Str),
-    f("LocalPort", "dst_endpoint.port", Conv::Int),
+    f("RemoteIP", "src_endpoint.ip", Conv::Ip),
+    f("RemotePort", "src_endpoint.port", Conv::Port),
+    f("LocalIP", "dst_endpoint.ip", Conv::Ip),
+    f("LocalPort", "dst_endpoint.port", Conv::Port),
 ];
 
 const URL: &[Field] = &[f("RemoteUrl", "url.url_string", Conv::Str)];
 
-/// ActionType → (activity_id, caption, status_id).
-const NETWORK_ACTIONS: &[(&str, u32, &str)] = &[
-    ("ConnectionSuccess", 1, "Open"),
-    ("ConnectionRequest", 1, "Open"),
-    ("ConnectionAttempt", 1, "Open"),
-    ("ConnectionAcknowledged", 1, "Open"),
-    ("InboundConnectionAccepted", 1, "Open"),
-    ("ConnectionFailed", 4, "Fail"),
-    ("ListeningConnectionCreated", 7, "Listen"),
-    ("ConnectionFound", 6, "Traffic"),
-    ("DnsConnectionInspected", 6, "Traffic"),
-    ("HttpConnectionInspected", 6, "Traffic"),
-    ("SslConnectionInspected", 6, "Traffic"),
-    ("SshConnectionInspected", 6, "Traffic"),
-    ("IcmpConnectionInspected", 6, "Traffic"),
-    ("NetworkSignatureInspected", 6, "Traffic"),
+/// Which side of a connection the device is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dir {
+    /// Not known: the device is written as the source (MDE reports the device's sockets).
+    Unknown,
+    /// The remote peer connected to the device: the remote side is the source.
+    In,
+    /// The device connected out: the device is the source.
+    Out,
+}
+
+impl Dir {
+    fn ocsf(self) -> (u32, &'static str) {
+        match self {
+            Dir::Unknown => (0, "Unknown"),
+            Dir::In => (1, "Inbound"),
+            Dir::Out => (2, "Outbound"),
+        }
+    }
+}
+
+/// What one DeviceNetworkEvents ActionType means in OCSF.
+pub(crate) struct NetAction {
+    pub action: &'static str,
+    pub activity_id: u32,
+    pub activity: &'static str,
+    pub dir: Dir,
+    /// `status_id` when the ActionType states the outcome.
+    pub status: Option<u32>,
+}
+
+const fn na(
+    action: &'static str,
+    activity_id: u32,
+    activity: &'static str,
+    dir: Dir,
+    status: Option<u32>,
+) -> NetAction {
+    NetAction {
+        action,
+        activity_id,
+        activity,
+        dir,
+        status,
+    }
+}
+
+/// Every DeviceNetworkEvents ActionType of the published documentation (and those seen in
+/// real exports), documented in `docs/ocsf.md`. The connection events describe sockets the
+/// device opened unless their name says `Inbound`; the network-protection inspections
+/// (`*Inspected`) report traffic seen on a connection, whose direction is in
+/// `AdditionalFields.direction` when the row has it.
+pub(crate) const NETWORK_ACTIONS: &[NetAction] = &[
+    na("ConnectionSuccess", 1, "Open", Dir::Out, Some(1)),
+    na("ConnectionRequest", 1, "Open", Dir::Out, None),
+    na("ConnectionAttempt", 1, "Open", Dir::Out, None),
+    na("ConnectionAcknowledged", 1, "Open", Dir::Out, None),
+    na("ConnectionFailed", 4, "Fail", Dir::Out, Some(2)),
+    na("InboundConnectionAccepted", 1, "Open", Dir::In, Some(1)),
+    na("InboundConnectionAttempt", 1, "Open", Dir::In, None),
+    na("InboundConnectionAcknowledged", 1, "Open", Dir::In, None),
+    na(
+        "ListeningConnectionCreated",
+        7,
+        "Listen",
+        Dir::Unknown,
+        None,
+    ),
+    na("ConnectionFound", 6, "Traffic", Dir::Unknown, None),
+    na("DnsConnectionInspected", 6, "Traffic", Dir::Unknown, None),
+    na("FtpConnectionInspected", 6, "Traffic", Dir::Unknown, None),
+    na("HttpConnectionInspected", 6, "Traffic", Dir::Unknown, None),
+    na("IcmpConnectionInspected", 6, "Traffic", Dir::Unknown, None),
+    na("SmtpConnectionInspected", 6, "Traffic", Dir::Unknown, None),
+    na("SshConnectionInspected", 6, "Traffic", Dir::Unknown, None),
+    na("SslConnectionInspected", 6, "Traffic", Dir::Unknown, None),
+    na(
+        "NetworkSignatureInspected",
+        6,
+        "Traffic",
+        Dir::Unknown,
+        None,
+    ),
+    na("InboundInternetScanInspected", 6, "Traffic", Dir::In, None),
 ];
 
-/// `connection_info.direction_id`: from `AdditionalFields.direction` (`In`/`Out`) when the
-/// row has it, else from the ActionType (only `InboundConnectionAccepted` is inbound; MDE's
-/// connection ActionTypes describe connections the device opened), else Unknown.
-fn direction(ev: &Event, act: Option<&str>) -> (u32, &'static str) {
-    match ev.additional("direction").and_then(Value::as_str) {
-        Some(d) if d.eq_ignore_ascii_case("in") => return (1, "Inbound"),
-        Some(d) if d.eq_ignore_ascii_case("out") => return (2, "Outbound"),
-        _ => {}
+/// The meaning of an ActionType: from [`NETWORK_ACTIONS`], else by its shape (`Inbound…` is
+/// inbound, `…Inspected` is Traffic), else activity 99 Other captioned with the ActionType.
+fn net_action(act: Option<&str>) -> (u32, String, Dir, Option<u32>) {
+    let Some(a) = act else {
+        return (0, "Unknown".into(), Dir::Unknown, None);
+    };
+    if let Some(n) = NETWORK_ACTIONS.iter().find(|n| n.action == a) {
+        return (n.activity_id, n.activity.into(), n.dir, n.status);
     }
-    match act {
-        Some("InboundConnectionAccepted") => (1, "Inbound"),
-        Some(
-            "ConnectionSuccess"
-            | "ConnectionRequest"
-            | "ConnectionAttempt"
-            | "ConnectionFailed"
-            | "ConnectionAcknowledged",
-        ) => (2, "Outbound"),
-        _ => (0, "Unknown"),
+    let dir = if a.starts_with("Inbound") {
+        Dir::In
+    } else {
+        Dir::Unknown
+    };
+    if a.ends_with("Inspected") {
+        (6, "Traffic".into(), dir, None)
+    } else {
+        (99, a.into(), dir, None)
+    }
+}
+
+/// `connection_info.direction_id`: `AdditionalFields.direction` (`In`/`Out`) when the row has
+/// it, else the ActionType's.
+fn direction(ev: &Event, dir: Dir) -> Dir {
+    match ev.additional("direction").and_then(Value::as_str) {
+        Some(d) if d.eq_ignore_ascii_case("in") => Dir::In,
+        Some(d) if d.eq_ignore_ascii_case("out") => Dir::Out,
+        _ => dir,
+    }
+}
+
+/// When the device's side of a connection has no address (no or a placeholder `LocalIP`), it
+/// is still the device: its name and id identify that endpoint.
+fn local_is_device(ev: &mut Event, side: &str) {
+    const ID: &[&str] = &["ip", "hostname", "uid"];
+    if ev.has_any(side, ID) {
+        return;
+    }
+    for (from, attr) in [("device.hostname", "hostname"), ("device.uid", "uid")] {
+        if let Some(v) = ev.get(from).cloned() {
+            ev.set(&format!("{side}.{attr}"), v);
+        }
     }
 }
 
@@ -90,15 +181,17 @@ fn protocol_num(p: &str) -> Option<u32> {
 /// DeviceNetworkEvents → Network Activity.
 pub(super) fn network_activity(mut ev: Event) -> Mapped {
     let act = action(&ev);
+    let (id, name, dir, status) = net_action(act.as_deref());
     initiating_actor(&mut ev);
-    let (dir_id, dir) = direction(&ev, act.as_deref());
+    let dir = direction(&ev, dir);
     if ev.additional("direction").is_some() {
-        ev.take_additional("direction");
+        ev.take_additional("direction", "connection_info.direction_id");
     }
+    let (dir_id, dir_name) = dir.ocsf();
     ev.set("connection_info.direction_id", dir_id.into());
-    ev.set("connection_info.direction", dir.into());
+    ev.set("connection_info.direction", dir_name.into());
     if let Some(p) = ev.col_str("Protocol").map(str::to_string) {
-        ev.props.remove("Protocol");
+        ev.take_col("Protocol", "connection_info.protocol_name");
         if let Some(n) = protocol_num(&p) {
             ev.set("connection_info.protocol_num", n.into());
         }
@@ -108,29 +201,27 @@ pub(super) fn network_activity(mut ev: Event) -> Mapped {
         );
     }
     // A listening socket has no peer: MDE writes 0.0.0.0/0 there, which stays in `unmapped`.
-    let listening = act.as_deref() == Some("ListeningConnectionCreated");
-    if listening {
+    if act.as_deref() == Some("ListeningConnectionCreated") {
         ev.apply(&[
-            f("LocalIP", "src_endpoint.ip", Conv::Str),
-            f("LocalPort", "src_endpoint.port", Conv::Int),
+            f("LocalIP", "src_endpoint.ip", Conv::Ip),
+            f("LocalPort", "src_endpoint.port", Conv::Port),
         ]);
     } else {
-        ev.apply(if dir_id == 1 { INBOUND } else { OUTBOUND });
+        ev.apply(if dir == Dir::In { INBOUND } else { OUTBOUND });
     }
+    local_is_device(
+        &mut ev,
+        if dir == Dir::In {
+            "dst_endpoint"
+        } else {
+            "src_endpoint"
+        },
+    );
     ev.apply(URL);
-    if !ev.has_any("actor", &["process", "user"]) {
-        if let Some(Value::Object(o)) = ev.get_mut("actor") {
-            o.clear();
-        }
-        ev.obj.remove("actor");
-    }
     device(&mut ev);
-    let (id, name) = activity_of(act.as_deref(), NETWORK_ACTIONS);
     ev.classify(NETWORK_ACTIVITY, id, &name, 1);
-    match act.as_deref() {
-        Some("ConnectionSuccess" | "InboundConnectionAccepted") => ev.status(1),
-        Some("ConnectionFailed") => ev.status(2),
-        _ => {}
+    if let Some(s) = status {
+        ev.status(s);
     }
     Some(ev)
 }
@@ -190,24 +281,23 @@ pub(super) fn dns_activity(mut ev: Event) -> Mapped {
         Some(Value::String(h)) if !h.is_empty() => h.clone(),
         _ => return None,
     };
-    ev.take_additional("DnsQueryString");
+    ev.take_additional("DnsQueryString", "query.hostname");
     ev.set("query.hostname", hostname.into());
     if let Some((list, complete)) = ev.additional("DnsQueryResult").and_then(answers) {
         if complete {
-            ev.take_additional("DnsQueryResult");
+            ev.take_additional("DnsQueryResult", "answers");
         }
         ev.set("answers", Value::Array(list));
     }
     initiating_actor(&mut ev);
-    if !ev.has_any("actor", &["process", "user"]) {
-        ev.obj.remove("actor");
-    }
     ev.apply(&[
-        f("RemoteIP", "dst_endpoint.ip", Conv::Str),
-        f("RemotePort", "dst_endpoint.port", Conv::Int),
-        f("LocalIP", "src_endpoint.ip", Conv::Str),
-        f("LocalPort", "src_endpoint.port", Conv::Int),
+        f("RemoteIP", "dst_endpoint.ip", Conv::Ip),
+        f("RemotePort", "dst_endpoint.port", Conv::Port),
+        f("LocalIP", "src_endpoint.ip", Conv::Ip),
+        f("LocalPort", "src_endpoint.port", Conv::Port),
     ]);
+    // The device asked: it is the source even when the row has no local address.
+    local_is_device(&mut ev, "src_endpoint");
     device(&mut ev);
     ev.classify(DNS_ACTIVITY, 2, "Response", 1);
     Some(ev)

@@ -3,8 +3,7 @@
 //! (201001) and Registry Value Activity (201002).
 
 use super::{
-    action, activity_of, device, f, initiating_actor, integrity, prune_user, Class, Conv, Event,
-    Field, Mapped,
+    action, activity_of, device, f, initiating_actor, integrity, Class, Conv, Event, Field, Mapped,
 };
 use serde_json::Value;
 
@@ -83,9 +82,8 @@ pub(super) fn process_activity(mut ev: Event) -> Mapped {
     let has_actor = initiating_actor(&mut ev);
     integrity(&mut ev, "ProcessIntegrityLevel", "process");
     ev.apply(PROCESS);
-    prune_user(&mut ev, "process.user");
-    let has_process = ev.has_any("process", &["pid", "uid", "cmd_line", "name"]);
-    if !has_actor || !has_process {
+    super::valid::enforce_at(&mut ev, "process");
+    if !has_actor || ev.get("process").is_none() {
         return None;
     }
     device(&mut ev);
@@ -137,15 +135,8 @@ pub(super) fn file_activity(mut ev: Event) -> Mapped {
     let act = action(&ev);
     initiating_actor(&mut ev);
     ev.apply(REQUEST_ACCOUNT);
-    if !ev.has_any("actor.user", &["name", "uid"]) {
-        // Only a domain was placed: back to `unmapped`.
-        if let Some(d) = ev.get("actor.user.domain").cloned() {
-            ev.props.insert("RequestAccountDomain".into(), d);
-        }
-        if let Some(Value::Object(a)) = ev.get_mut("actor") {
-            a.remove("user");
-        }
-    }
+    // A user with only a domain goes back to `unmapped`, so does an actor left empty.
+    super::valid::enforce_at(&mut ev, "actor");
     let renamed = act.as_deref() == Some("FileRenamed") && ev.col_str("PreviousFileName").is_some();
     ev.apply(if renamed { RENAMED } else { FILE });
     if !ev.has_any("actor", &["process", "user"]) || ev.get("file").is_none() {
@@ -194,7 +185,7 @@ pub(super) fn script_activity(mut ev: Event) -> Mapped {
         Some(Value::String(c)) if !c.is_empty() => c.clone(),
         _ => return None,
     };
-    ev.take_additional("Command");
+    ev.take_additional("Command", "script.script_content.value");
     // OCSF 1.5 holds script text in a `long_string` object.
     ev.set("script.script_content.value", command.into());
     ev.set("script.type_id", 2.into());
@@ -242,11 +233,18 @@ pub(super) fn registry_activity(mut ev: Event) -> Mapped {
         Some(a) if a.starts_with("RegistryValue") => true,
         _ => ev.col_str("RegistryValueName").is_some(),
     };
-    ev.props.remove("RegistryKey");
+    ev.take_col(
+        "RegistryKey",
+        if is_value {
+            "reg_value.path"
+        } else {
+            "reg_key.path"
+        },
+    );
     if is_value {
         // The default value of a key has an empty name.
         let name = ev.col_str("RegistryValueName").unwrap_or("").to_string();
-        ev.props.remove("RegistryValueName");
+        ev.take_col("RegistryValueName", "reg_value.name");
         ev.set("reg_value.path", key.clone().into());
         ev.set("reg_value.name", name.clone().into());
         if name.is_empty() {
@@ -261,14 +259,14 @@ pub(super) fn registry_activity(mut ev: Event) -> Mapped {
                 .unwrap_or((99, t));
             ev.set("reg_value.type_id", id.into());
             ev.set("reg_value.type", caption.into());
-            ev.props.remove("RegistryValueType");
+            ev.take_col("RegistryValueType", "reg_value.type_id");
         }
         // The value as it was before a change.
         if let Some(prev) = ev.col_str("PreviousRegistryValueName").map(str::to_string) {
-            ev.props.remove("PreviousRegistryValueName");
+            ev.take_col("PreviousRegistryValueName", "prev_reg_value.name");
             let prev_key = match ev.col_str("PreviousRegistryKey").map(str::to_string) {
                 Some(k) => {
-                    ev.props.remove("PreviousRegistryKey");
+                    ev.take_col("PreviousRegistryKey", "prev_reg_value.path");
                     k
                 }
                 None => key,

@@ -115,6 +115,13 @@ pub trait Destination: Send + Sync + 'static {
     /// The setting holding the destination's URL, for messages (`RELAY_WEBHOOK_URL`).
     fn url_setting(&self) -> &'static str;
 
+    /// True when an event the receiver answers 413 to on its own goes to the dead-letter
+    /// destination (it can never be taken: Elasticsearch's `http.max_content_length`); by
+    /// default the drain stops instead, with an error telling to raise the receiver's limit.
+    fn dead_letters_oversize(&self) -> bool {
+        false
+    }
+
     /// Whether event `i` may go in the same request as event `first` (`i > first`, both of
     /// the same batch). Default: always.
     fn same_request(&self, _batch: &Batch, _first: usize, _i: usize) -> bool {
@@ -166,7 +173,8 @@ pub trait Destination: Send + Sync + 'static {
         status: StatusCode,
         body: &[u8],
     ) -> String {
-        let text = String::from_utf8_lossy(&body[..body.len().min(300)]);
+        let text =
+            String::from_utf8_lossy(&body[..body.len().min(crate::sink::answer::MAX_BODY_EXCERPT)]);
         format!("answered {status}: {}", text.trim())
     }
 }
@@ -241,14 +249,10 @@ pub fn target_of(u: &Url) -> String {
 /// URL (it may hold a token).
 pub fn parse_url(s: &str) -> Result<Url, String> {
     let u = Url::parse(s.trim()).map_err(|e| format!("is not a valid URL ({e})"))?;
-    let loopback = match u.host() {
-        Some(url::Host::Domain(d)) => {
-            d.eq_ignore_ascii_case("localhost") || d.to_ascii_lowercase().ends_with(".localhost")
-        }
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => return Err("has no host".into()),
-    };
+    if u.host().is_none() {
+        return Err("has no host".into());
+    }
+    let loopback = crate::loopback::is_literal_loopback(&u);
     match u.scheme() {
         "https" => Ok(u),
         "http" if loopback => Ok(u),

@@ -4,7 +4,7 @@
 use super::{error_chain, Destination, HttpSink, Posted, Request, Verdict, MIN_LEARNED_LIMIT};
 use crate::event::{Batch, Rejected};
 use crate::sink::retry::{parse_retry_after, Attempt};
-use crate::sink::SinkError;
+use crate::sink::{answer, SinkError};
 use futures::StreamExt;
 use std::sync::atomic::Ordering;
 use std::sync::Mutex;
@@ -36,6 +36,17 @@ impl<D: Destination> HttpSink<D> {
                 Posted::Delivered { rejected: r } => rejected.extend(r),
                 Posted::TooLarge(req, r) if req.events.len() == 1 => {
                     rejected.extend(r);
+                    if self.dest.dead_letters_oversize() {
+                        self.retrier.counters.oversize();
+                        rejected.push(Rejected {
+                            index: req.events[0],
+                            reason: format!(
+                                "{name} refused the event: 413 Payload Too Large to the event alone ({} bytes as sent; over the receiver's request size limit)",
+                                req.body.len()
+                            ),
+                        });
+                        continue;
+                    }
                     return Err(SinkError::Permanent {
                         sink: name,
                         message: format!(
@@ -117,6 +128,10 @@ impl<D: Destination> HttpSink<D> {
                     }
                     Err(Attempt::Permanent(m)) => return Attempt::Permanent(m),
                 };
+                // What the request carries that an echoing destination must not get into our
+                // errors and logs.
+                let secrets = answer::secrets_of(&headers);
+                let scrub = |m: String| answer::scrub(&m, &secrets);
                 let sent = self
                     .client
                     .post(url)
@@ -135,8 +150,14 @@ impl<D: Destination> HttpSink<D> {
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| parse_retry_after(v, SystemTime::now()));
-                // Read the body to the end so the connection goes back to the pool.
-                let body = resp.bytes().await.unwrap_or_default();
+                // Read the body to the end (so the connection goes back to the pool), but no
+                // further than a bound: the destination is not trusted to end it.
+                let max = if status.is_success() {
+                    answer::MAX_OK_BODY
+                } else {
+                    answer::MAX_ERROR_BODY
+                };
+                let body = answer::read_bounded(resp, max).await;
                 match code {
                     200..=299 => {}
                     413 => return Attempt::Done(false),
@@ -154,12 +175,12 @@ impl<D: Destination> HttpSink<D> {
                         ))
                     }
                     _ => {
-                        return Attempt::Permanent(self.dest.refused(
+                        return Attempt::Permanent(scrub(self.dest.refused(
                             batch,
                             &req.events,
                             status,
                             &body,
-                        ))
+                        )))
                     }
                 }
                 match self.dest.accepted(batch, &req.events, &body) {
@@ -170,9 +191,9 @@ impl<D: Destination> HttpSink<D> {
                     Verdict::Retry(message) => Attempt::Retry {
                         reason: code.to_string(),
                         retry_after,
-                        message,
+                        message: scrub(message),
                     },
-                    Verdict::Permanent(m) => Attempt::Permanent(m),
+                    Verdict::Permanent(m) => Attempt::Permanent(scrub(m)),
                     Verdict::Items {
                         retry,
                         retry_reason,
@@ -183,16 +204,17 @@ impl<D: Destination> HttpSink<D> {
                         let mut st = lock();
                         st.1.extend(rejected.into_iter().map(|(k, reason)| Rejected {
                             index: req.events[k],
-                            reason,
+                            reason: scrub(reason),
                         }));
                         if retry.is_empty() {
                             return Attempt::Done(true);
                         }
                         let events: Vec<usize> = retry.iter().map(|&k| req.events[k]).collect();
                         let message = format!(
-                            "{} of {} event(s) failed ({retry_reason})",
+                            "{} of {} event(s) failed ({})",
                             events.len(),
-                            req.events.len()
+                            req.events.len(),
+                            scrub(retry_reason.clone())
                         );
                         let body = self.body(batch, &events);
                         st.0 = Request { events, body };
