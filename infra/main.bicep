@@ -134,6 +134,22 @@ param drainConcurrency string = '4'
 @description('RELAY_MAX_DRAIN_TIME: an invocation stops draining (at a checkpoint) after this long; keep it below host.json functionTimeout (10 min).')
 param maxDrainTime string = '8m'
 
+@description('RELAY_TAIL_MODE: dispatch puts one drain request per blob behind its checkpoint on the events queue, so BlobCreated invocations on every instance drain them; drain drains them inside the Tail invocation (one instance).')
+@allowed([
+  'dispatch'
+  'drain'
+])
+param tailMode string = 'dispatch'
+
+@description('RELAY_INFLIGHT_BATCHES: batches of one blob at the sink at once while the next ones are read.')
+param inflightBatches string = '8'
+
+@description('RELAY_CHECKPOINT_INTERVAL: a drain writes its checkpoint at most this often (and at its end); on a crash at most this much is delivered again, with the same ids.')
+param checkpointInterval string = '5s'
+
+@description('RELAY_CHECKPOINT_BYTES: a drain writes its checkpoint once this much input was acknowledged since the last write.')
+param checkpointBytes string = '16MiB'
+
 @description('RELAY_TAIL_SWEEP_INTERVAL: how often Tail also re-checks the last tailSweepHours hours.')
 param tailSweepInterval string = '1h'
 
@@ -644,6 +660,22 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'RELAY_MAX_DRAIN_TIME'
           value: maxDrainTime
+        }
+        {
+          name: 'RELAY_TAIL_MODE'
+          value: tailMode
+        }
+        {
+          name: 'RELAY_INFLIGHT_BATCHES'
+          value: inflightBatches
+        }
+        {
+          name: 'RELAY_CHECKPOINT_INTERVAL'
+          value: checkpointInterval
+        }
+        {
+          name: 'RELAY_CHECKPOINT_BYTES'
+          value: checkpointBytes
         }
         {
           name: 'RELAY_TAIL_SWEEP_INTERVAL'

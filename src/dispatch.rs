@@ -32,7 +32,6 @@ use azure_storage_queue::models::QueueMessage;
 use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// `eventType` of a drain request.
 pub const DRAIN_REQUEST: &str = "MdeRelay.DrainRequest";
@@ -69,7 +68,6 @@ pub trait DrainRequests: Send + Sync {
 pub struct QueueRequests {
     account: StorageAccount,
     queue: String,
-    created: AtomicBool,
 }
 
 impl QueueRequests {
@@ -78,7 +76,6 @@ impl QueueRequests {
         QueueRequests {
             account,
             queue: queue.to_string(),
-            created: AtomicBool::new(false),
         }
     }
 }
@@ -102,9 +99,12 @@ impl DrainRequests for QueueRequests {
                 Ok(_) => return Ok(()),
                 Err(e) => {
                     let missing = matches!(e.kind(), ErrorKind::HttpResponse { status, .. } if u16::from(*status) == 404);
-                    if attempt == 0 && missing && !self.created.swap(true, Ordering::SeqCst) {
+                    if attempt == 0 && missing {
                         // The host creates its trigger queue when it starts listening; a fresh
-                        // account (or a test) may not have it yet. "Already exists" is fine.
+                        // account (or a test) may not have it yet. Every request that found it
+                        // missing creates it (Tail puts several at once, and one that saw the
+                        // 404 before another's create landed must not fail): "already exists"
+                        // is fine, and this happens only while the queue is missing.
                         if let Err(c) = client.create(None).await {
                             let exists = matches!(c.kind(), ErrorKind::HttpResponse { status, .. } if u16::from(*status) == 409);
                             if !exists {

@@ -567,6 +567,31 @@ async fn the_hosts_timer_payload_runs_tail() {
     let relay = Relay::start(&env, &[]).await;
     let (st, body) = post_as_host(relay.port, "Tail", host_payload("timer.json", "-")).await;
     assert_eq!(st, 200, "{body}\n{}", relay.logs());
+    assert!(relay.logs().contains("tail run finished"));
+    // Tail dispatches (RELAY_TAIL_MODE=dispatch, the default): it drains nothing itself and
+    // puts one drain request on the events queue, which BlobCreated drains.
+    assert!(
+        relay.logs().contains("\"requests_enqueued\":1"),
+        "{}",
+        relay.logs()
+    );
+    assert_eq!(event_ids(&env.events_path()).0, Vec::<String>::new());
+    let pumped = relay::pump(&env.queue, &[&relay]).await;
+    assert!(pumped.failures.is_empty(), "{:?}", pumped.failures);
+    assert_eq!(pumped.per_worker, vec![1], "one drain request");
+    assert_eq!(event_ids(&env.events_path()).0, ids, "{}", relay.logs());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_hosts_timer_payload_drains_in_tail_mode_drain() {
+    let env = Env::new().await;
+    let blob = Env::blob_name(&chrono::Utc::now().format("%Y/%m/%d/%H").to_string());
+    env.create_append(&blob).await;
+    let (data, ids) = rows(0..7, 10);
+    env.append(&blob, &data).await;
+    let relay = Relay::start(&env, &[("RELAY_TAIL_MODE", "drain")]).await;
+    let (st, body) = post_as_host(relay.port, "Tail", host_payload("timer.json", "-")).await;
+    assert_eq!(st, 200, "{body}\n{}", relay.logs());
     assert_eq!(event_ids(&env.events_path()).0, ids, "{}", relay.logs());
     assert!(relay.logs().contains("tail run finished"));
 }

@@ -626,12 +626,39 @@ async fn forged_events_leave_the_state_container_unchanged() {
         let (st, body) = relay.blob_created(&ev.to_string()).await;
         assert_eq!(st, 200, "{url}: {body} {}", relay.logs());
     }
+    // Tail's drain requests name a container and a blob instead of a URL: the same checks.
+    let t = format!("tenantId={}", relay::TENANT);
+    let forged_requests = [
+        (format!("{c}/../{}", env.state), real.clone()),
+        (env.state.clone(), real.clone()),
+        (format!("{}UPPER", env.prefix), real.clone()),
+        (c.clone(), format!("{t}/../../{}/PT1H.json", env.state)),
+        (c.clone(), format!("{t}/y=2026\u{0}/PT1H.json")),
+        (
+            c.clone(),
+            format!("{t}/y=2030/m=01/d=01/h=00/m=00/PT1H.json"),
+        ),
+    ];
+    for (container, blob) in &forged_requests {
+        let ev = serde_json::json!({
+            "id": relay::suffix(),
+            "eventType": "MdeRelay.DrainRequest",
+            "data": {"container": container, "blob": blob, "length": 10}
+        });
+        let (st, body) = relay.blob_created(&ev.to_string()).await;
+        assert_eq!(st, 200, "{container} {blob}: {body} {}", relay.logs());
+    }
     let after = blob_names(&env, &env.state).await;
     assert_eq!(before, after, "forged events wrote state: {}", relay.logs());
     let logs = relay.logs();
     assert_eq!(
         logs.matches("rejected event").count(),
         forged.len(),
+        "{logs}"
+    );
+    assert_eq!(
+        logs.matches("rejected drain request").count(),
+        forged_requests.len(),
         "{logs}"
     );
 }
