@@ -239,16 +239,7 @@ async fn sigkill_mid_drain_loses_nothing_and_resends_at_most_one_batch() {
     ];
     let mut relay = Relay::start(&env, &settings).await;
     let ev = blob_created_event(&env.url(&blob), &env.container, &blob, 0).to_string();
-    let port = relay.port;
-    let invocation = tokio::spawn(async move {
-        let _ = reqwest::Client::new()
-            .post(format!("http://127.0.0.1:{port}/BlobCreated"))
-            .header("X-Azure-Functions-InvocationId", "kill-me")
-            .header("Content-Type", "application/json")
-            .body(relay::queue_invocation(&ev).to_string())
-            .send()
-            .await;
-    });
+    let invocation = relay.blob_created_in_background(&ev);
     // Kill once a good part (but not all) was delivered.
     let started = Instant::now();
     loop {

@@ -557,17 +557,24 @@ async fn the_hosts_cloudevents_queue_payload_drains_the_blob() {
     replay_queue_payload("queue-cloudevents.json").await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_hosts_timer_payload_runs_tail() {
+/// A blob of this hour with 7 rows, and a relay with `settings` that got the host's timer
+/// payload (answered 200). Returns the ids of the rows too.
+async fn timer_fixture(settings: &[(&str, &str)]) -> (Env, Relay, Vec<String>) {
     let env = Env::new().await;
     let blob = Env::blob_name(&chrono::Utc::now().format("%Y/%m/%d/%H").to_string());
     env.create_append(&blob).await;
     let (data, ids) = rows(0..7, 10);
     env.append(&blob, &data).await;
-    let relay = Relay::start(&env, &[]).await;
+    let relay = Relay::start(&env, settings).await;
     let (st, body) = post_as_host(relay.port, "Tail", host_payload("timer.json", "-")).await;
     assert_eq!(st, 200, "{body}\n{}", relay.logs());
     assert!(relay.logs().contains("tail run finished"));
+    (env, relay, ids)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_hosts_timer_payload_runs_tail() {
+    let (env, relay, ids) = timer_fixture(&[]).await;
     // Tail dispatches (RELAY_TAIL_MODE=dispatch, the default): it drains nothing itself and
     // puts one drain request on the events queue, which BlobCreated drains.
     assert!(
@@ -584,16 +591,8 @@ async fn the_hosts_timer_payload_runs_tail() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_hosts_timer_payload_drains_in_tail_mode_drain() {
-    let env = Env::new().await;
-    let blob = Env::blob_name(&chrono::Utc::now().format("%Y/%m/%d/%H").to_string());
-    env.create_append(&blob).await;
-    let (data, ids) = rows(0..7, 10);
-    env.append(&blob, &data).await;
-    let relay = Relay::start(&env, &[("RELAY_TAIL_MODE", "drain")]).await;
-    let (st, body) = post_as_host(relay.port, "Tail", host_payload("timer.json", "-")).await;
-    assert_eq!(st, 200, "{body}\n{}", relay.logs());
+    let (env, relay, ids) = timer_fixture(&[("RELAY_TAIL_MODE", "drain")]).await;
     assert_eq!(event_ids(&env.events_path()).0, ids, "{}", relay.logs());
-    assert!(relay.logs().contains("tail run finished"));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -113,16 +113,7 @@ async fn sigkill_with_batches_in_flight_resends_only_whole_batches() {
     ];
     let mut relay = Relay::start(&env, &settings).await;
     let ev = blob_created_event(&env.url(&blob), &env.container, &blob, 0).to_string();
-    let port = relay.port;
-    let invocation = tokio::spawn(async move {
-        let _ = reqwest::Client::new()
-            .post(format!("http://127.0.0.1:{port}/BlobCreated"))
-            .header("X-Azure-Functions-InvocationId", "kill-me")
-            .header("Content-Type", "application/json")
-            .body(relay::queue_invocation(&ev).to_string())
-            .send()
-            .await;
-    });
+    let invocation = relay.blob_created_in_background(&ev);
     // Kill once a good part was delivered and at least four batches are at the receiver.
     let started = Instant::now();
     loop {

@@ -310,6 +310,22 @@ impl Relay {
         Ok((status, body))
     }
 
+    /// Posts a BlobCreated invocation carrying `message` from a task of its own, for a test that
+    /// kills the worker while it runs: the answer (or the broken connection) is ignored.
+    pub fn blob_created_in_background(&self, message: &str) -> tokio::task::JoinHandle<()> {
+        let url = format!("http://127.0.0.1:{}/BlobCreated", self.port);
+        let body = queue_invocation(message).to_string();
+        tokio::spawn(async move {
+            let _ = reqwest::Client::new()
+                .post(url)
+                .header("X-Azure-Functions-InvocationId", "kill-me")
+                .header("Content-Type", "application/json")
+                .body(body)
+                .send()
+                .await;
+        })
+    }
+
     /// Posts a BlobCreated queue-trigger invocation carrying `message` (the queue message text).
     pub async fn blob_created(&self, message: &str) -> (u16, Value) {
         self.invoke("BlobCreated", &queue_invocation(message)).await
