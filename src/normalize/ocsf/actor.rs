@@ -162,6 +162,6 @@ pub(crate) fn integrity(ev: &mut Event, column: &str, path: &str) {
         _ => (99, level),
     };
     ev.take_col(column, format!("{path}.integrity_id"));
-    ev.set(&format!("{path}.integrity_id"), id.into());
-    ev.set(&format!("{path}.integrity"), caption.into());
+    ev.set_owned(&format!("{path}.integrity_id"), id.into());
+    ev.set_owned(&format!("{path}.integrity"), caption.into());
 }

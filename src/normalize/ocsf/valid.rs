@@ -9,7 +9,8 @@
 //! in the classes used here.
 
 use super::builder::Event;
-use serde_json::{Map, Value};
+use super::value::{Obj, Value};
+use std::borrow::Cow;
 use std::fmt::Write;
 
 /// What an object type needs: every `required` attribute and at least one of `one_of`.
@@ -115,8 +116,8 @@ fn rule_of(key: &str) -> Option<Rule> {
     })
 }
 
-fn satisfies(o: &Map<String, Value>, r: &Rule) -> bool {
-    let has = |k: &&str| o.get(*k).is_some_and(|v| !v.is_null());
+fn satisfies(o: &Obj<'_>, r: &Rule) -> bool {
+    let has = |k: &&str| o.get(k).is_some_and(|v| !v.is_null());
     r.required.iter().all(has) && (r.one_of.is_empty() || r.one_of.iter().any(has))
 }
 
@@ -124,9 +125,9 @@ fn satisfies(o: &Map<String, Value>, r: &Rule) -> bool {
 /// only once its children pass (dropping a child may change it); `false` when something
 /// below failed. `path` is the path of `o` (extended and restored in place: no allocation
 /// unless something fails).
-fn failing(o: &Map<String, Value>, path: &mut String, out: &mut Vec<String>) -> bool {
+fn failing(o: &Obj<'_>, path: &mut String, out: &mut Vec<String>) -> bool {
     let mut clean = true;
-    for (k, child) in o {
+    for (k, child) in o.iter() {
         if k == "unmapped" || !(child.is_object() || child.is_array()) {
             continue;
         }
@@ -184,7 +185,7 @@ fn basename(p: &str) -> &str {
 /// Fixes up what tables cannot: every `file` object gets `type_id` 1 (Regular File) and a
 /// `name` from its path when the name column was empty (a file with neither is taken out by
 /// this module).
-fn finish_files(v: &mut Value) {
+fn finish_files<'a>(v: &mut Value<'a>) {
     match v {
         Value::Array(a) => a.iter_mut().for_each(finish_files),
         Value::Object(o) => {
@@ -195,14 +196,25 @@ fn finish_files(v: &mut Value) {
                 if k == "file" || k == "file_result" {
                     if let Value::Object(file) = child {
                         if !file.contains_key("name") {
-                            if let Some(n) = file.get("path").and_then(Value::as_str).map(basename)
-                            {
+                            let name = match file.get("path") {
+                                Some(Value::String(Cow::Borrowed(p))) => {
+                                    let p: &'a str = p;
+                                    Some(Cow::Borrowed(basename(p)))
+                                }
+                                Some(Value::String(Cow::Owned(p))) => {
+                                    Some(Cow::Owned(basename(p).to_string()))
+                                }
+                                _ => None,
+                            };
+                            if let Some(n) = name {
                                 if !n.is_empty() {
-                                    file.insert("name".into(), n.into());
+                                    file.insert("name", Value::String(n));
                                 }
                             }
                         }
-                        file.entry("type_id").or_insert(1.into());
+                        if !file.contains_key("type_id") {
+                            file.insert("type_id", 1.into());
+                        }
                     }
                 }
                 finish_files(child);
