@@ -41,11 +41,38 @@ pub(crate) struct Field {
     pub column: &'static str,
     pub path: &'static str,
     pub conv: Conv,
+    /// [`key_hash`] of `column`.
+    pub hash: u32,
 }
 
 /// Shorthand for table rows.
 pub(crate) const fn f(column: &'static str, path: &'static str, conv: Conv) -> Field {
-    Field { column, path, conv }
+    Field {
+        column,
+        path,
+        conv,
+        hash: key_hash(column),
+    }
+}
+
+/// A hash of a column name for [`Props`]' table: its length and first and last 8 bytes
+/// (names of one row differ there; a collision only costs a probe).
+pub(crate) const fn key_hash(s: &str) -> u32 {
+    let b = s.as_bytes();
+    let n = b.len();
+    let mut head: u64 = 0;
+    let mut tail: u64 = 0;
+    let mut i = 0;
+    while i < 8 && i < n {
+        head |= (b[i] as u64) << (8 * i);
+        tail |= (b[n - 1 - i] as u64) << (8 * i);
+        i += 1;
+    }
+    let h = (head.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ tail.wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+        ^ n as u64)
+        .wrapping_mul(0x1656_67B1_9E37_79F9);
+    (h >> 32) as u32
 }
 
 /// An OCSF class: its uid, caption, category and category caption.
@@ -72,6 +99,9 @@ enum Origin<'a> {
 pub(crate) struct Props<'a> {
     cols: Vec<(Cow<'a, str>, Value<'a>, bool)>,
     order: Vec<u16>,
+    /// Open-addressing table (a power of two long) of the columns in `order`: index + 1, 0
+    /// for a free slot.
+    slots: Vec<u16>,
 }
 
 thread_local! {
@@ -95,7 +125,7 @@ impl<'a> Props<'a> {
                 .map(|(k, v)| (k, v, true))
                 .collect();
             let order = (0..cols.len() as u16).collect();
-            return Props { cols, order };
+            return Props::with_slots(cols, order);
         }
         let sorted = |order: &[u16]| {
             order.len() == cols.len()
@@ -135,7 +165,60 @@ impl<'a> Props<'a> {
                 order
             }
         };
-        Props { cols, order }
+        Props::with_slots(cols, order)
+    }
+
+    fn with_slots(cols: Vec<(Cow<'a, str>, Value<'a>, bool)>, order: Vec<u16>) -> Self {
+        let mut p = Props {
+            cols,
+            order,
+            slots: Vec::new(),
+        };
+        p.fill_slots();
+        p
+    }
+
+    /// (Re)builds the hash table of the columns in `order`.
+    fn fill_slots(&mut self) {
+        let size = (self.order.len() * 2).next_power_of_two().max(16);
+        self.slots.clear();
+        self.slots.resize(size, 0);
+        let mask = size - 1;
+        for &i in &self.order {
+            let mut s = key_hash(&self.cols[usize::from(i)].0) as usize & mask;
+            while self.slots[s] != 0 {
+                s = (s + 1) & mask;
+            }
+            self.slots[s] = i + 1;
+        }
+    }
+
+    /// The index (in `cols`) of a column, placed or not, by the name's [`key_hash`].
+    #[inline]
+    fn lookup(&self, name: &str, hash: u32) -> Option<usize> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut s = hash as usize & mask;
+        loop {
+            match self.slots[s] {
+                0 => return None,
+                i => {
+                    let i = usize::from(i - 1);
+                    if self.cols[i].0.as_ref() == name {
+                        return Some(i);
+                    }
+                }
+            }
+            s = (s + 1) & mask;
+        }
+    }
+
+    /// The index (in `cols`) of an unplaced column, by the name's [`key_hash`].
+    #[inline]
+    fn index_h(&self, name: &str, hash: u32) -> Option<usize> {
+        self.lookup(name, hash).filter(|&i| self.cols[i].2)
     }
 
     fn find(&self, name: &str) -> Result<usize, usize> {
@@ -145,13 +228,12 @@ impl<'a> Props<'a> {
 
     /// The index (in `cols`) of an unplaced column.
     fn index(&self, name: &str) -> Option<usize> {
-        let i = usize::from(self.order[self.find(name).ok()?]);
-        self.cols[i].2.then_some(i)
+        self.index_h(name, key_hash(name))
     }
 
     /// The index (in `cols`) of a column, placed or not.
     fn index_any(&self, name: &str) -> Option<usize> {
-        self.find(name).ok().map(|p| usize::from(self.order[p]))
+        self.lookup(name, key_hash(name))
     }
 
     /// An unplaced column's value.
@@ -180,6 +262,7 @@ impl<'a> Props<'a> {
                 let i = self.cols.len();
                 self.cols.push((name, v, true));
                 self.order.insert(p, i as u16);
+                self.fill_slots();
                 i
             }
         }
@@ -256,7 +339,7 @@ impl<'a> Event<'a> {
         let mut placed: [(usize, &'static str); 32] = [(0, ""); 32];
         let mut n = 0;
         for fl in fields {
-            let Some(ci) = self.props.index(fl.column) else {
+            let Some(ci) = self.props.index_h(fl.column, fl.hash) else {
                 continue;
             };
             let Some(out) = convert(&self.props.cols[ci].1, fl.conv) else {

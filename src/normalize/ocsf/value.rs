@@ -53,8 +53,9 @@ impl<'a> Obj<'a> {
         Obj(members)
     }
 
+    #[inline]
     fn find(&self, key: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|(k, _)| k.as_ref().cmp(key))
+        self.0.binary_search_by(|(k, _)| cmp_short(k, key))
     }
 
     pub fn get(&self, key: &str) -> Option<&Value<'a>> {
@@ -129,6 +130,19 @@ impl<'a> Obj<'a> {
             .map(|(k, v)| (Cow::Owned(k.into_owned()), v.into_owned()))
             .collect())
     }
+}
+
+/// `a.cmp(b)` for the short keys of OCSF objects: a byte loop, cheaper than a `memcmp` call
+/// when keys differ in their first bytes.
+#[inline]
+fn cmp_short(a: &str, b: &str) -> std::cmp::Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x.cmp(y);
+        }
+    }
+    a.len().cmp(&b.len())
 }
 
 impl<'a> Value<'a> {
