@@ -43,6 +43,8 @@ pub(crate) struct Field {
     pub conv: Conv,
     /// [`key_hash`] of `column`.
     pub hash: u32,
+    /// Where the last `.` of `path` is (0 when there is none).
+    pub split: u16,
 }
 
 /// Shorthand for table rows.
@@ -52,7 +54,21 @@ pub(crate) const fn f(column: &'static str, path: &'static str, conv: Conv) -> F
         path,
         conv,
         hash: key_hash(column),
+        split: last_dot(path),
     }
+}
+
+/// The position of the last `.` of `path`, 0 when there is none.
+const fn last_dot(path: &str) -> u16 {
+    let b = path.as_bytes();
+    let mut i = b.len();
+    while i > 0 {
+        i -= 1;
+        if b[i] == b'.' {
+            return i as u16;
+        }
+    }
+    0
 }
 
 /// A hash of a column name for [`Props`]' table: its length and first and last 8 bytes
@@ -113,9 +129,7 @@ thread_local! {
 impl<'a> Props<'a> {
     /// The members of a row's `properties`, in the row's order; `shape` is the row's key
     /// sequence hash (only a hint: the cached order is checked).
-    pub fn from_members(members: Vec<(Cow<'a, str>, Value<'a>)>, shape: u64) -> Self {
-        let cols: Vec<(Cow<'a, str>, Value<'a>, bool)> =
-            members.into_iter().map(|(k, v)| (k, v, true)).collect();
+    pub fn from_members(cols: Vec<(Cow<'a, str>, Value<'a>, bool)>, shape: u64) -> Self {
         if cols.len() > usize::from(u16::MAX) {
             // Not a real row; the slow way, as one object.
             let obj = Obj::from_members(cols.into_iter().map(|(k, v, _)| (k, v)).collect());
@@ -318,6 +332,8 @@ pub(crate) struct Event<'a> {
     taken: Vec<Origin<'a>>,
     /// (attribute path, index into `taken`) for every placement.
     placed: Vec<(Cow<'static, str>, usize)>,
+    /// [`Event::apply`]'s list of what it placed, kept for its allocation.
+    scratch: Vec<(usize, &'static str)>,
 }
 
 impl<'a> Event<'a> {
@@ -327,8 +343,9 @@ impl<'a> Event<'a> {
             obj: Obj::new(),
             props,
             id,
-            taken: Vec::new(),
-            placed: Vec::new(),
+            taken: Vec::with_capacity(64),
+            placed: Vec::with_capacity(64),
+            scratch: Vec::with_capacity(32),
         }
     }
 
@@ -336,14 +353,37 @@ impl<'a> Event<'a> {
     pub fn apply(&mut self, fields: &[Field]) {
         // (column index, path) of what was placed; columns leave `props` only at the end, as
         // a table may place one column twice (a name and a file name).
-        let mut placed: [(usize, &'static str); 32] = [(0, ""); 32];
-        let mut n = 0;
+        let mut placed = std::mem::take(&mut self.scratch);
+        placed.clear();
+        let Event { obj, props, .. } = self;
+        // Where the object the last field went into is (member and item indices from the
+        // root): consecutive fields of a table mostly share it (`actor.process.file.…`), so
+        // its path is walked by name once for them.
+        let mut parent: Option<(&'static str, Steps)> = None;
         for fl in fields {
-            let Some(ci) = self.props.index_h(fl.column, fl.hash) else {
+            let Some(ci) = props.index_h(fl.column, fl.hash) else {
                 continue;
             };
-            let Some(out) = convert(&self.props.cols[ci].1, fl.conv) else {
+            let Some(out) = convert(&props.cols[ci].1, fl.conv) else {
                 continue;
+            };
+            let (dir, leaf) = fl.path.split_at(usize::from(fl.split));
+            let leaf = leaf.strip_prefix('.').unwrap_or(leaf);
+            let slot: &mut Value<'a> = if dir.is_empty() || index_of(leaf).is_some() {
+                parent = None;
+                slot_in(obj, fl.path, Cow::Borrowed)
+            } else {
+                let p = match &parent {
+                    Some((d, steps)) if *d == dir => steps.follow(obj),
+                    _ => {
+                        let mut steps = Steps::default();
+                        let p = parent_in(obj, dir, &mut steps);
+                        // A way too deep to record is walked again next time.
+                        parent = (steps.len > 0).then_some((dir, steps));
+                        p
+                    }
+                };
+                p.entry_with(leaf, Cow::Borrowed)
             };
             match fl.conv {
                 Conv::Hash(alg) => {
@@ -351,29 +391,24 @@ impl<'a> Event<'a> {
                         (Cow::Borrowed("algorithm_id"), alg.into()),
                         (Cow::Borrowed("value"), out),
                     ]));
-                    match self.slot(fl.path) {
+                    match slot {
                         Value::Array(a) => a.push(fp),
                         slot => *slot = Value::Array(vec![fp]),
                     }
                 }
-                Conv::Group => self.set(
-                    fl.path,
-                    Value::Array(vec![Value::Object(Obj::from_sorted(vec![(
+                Conv::Group => {
+                    *slot = Value::Array(vec![Value::Object(Obj::from_sorted(vec![(
                         Cow::Borrowed("name"),
                         out,
-                    )]))]),
-                ),
-                Conv::StrList => self.set(fl.path, Value::Array(vec![out])),
-                _ => self.set(fl.path, out),
+                    )]))])
+                }
+                Conv::StrList => *slot = Value::Array(vec![out]),
+                _ => *slot = out,
             }
-            if n == placed.len() {
-                self.take_placed(&placed[..n]);
-                n = 0;
-            }
-            placed[n] = (ci, fl.path);
-            n += 1;
+            placed.push((ci, fl.path));
         }
-        self.take_placed(&placed[..n]);
+        self.take_placed(&placed);
+        self.scratch = placed;
     }
 
     fn take_placed(&mut self, placed: &[(usize, &'static str)]) {
@@ -665,6 +700,81 @@ fn segments(path: &str) -> impl Iterator<Item = &str> {
             }
         }
     })
+}
+
+/// The way from the root to an object: at each level the index of the member (in an object)
+/// or of the item (in an array).
+#[derive(Default)]
+struct Steps {
+    at: [u16; 8],
+    len: usize,
+}
+
+impl Steps {
+    fn follow<'o, 'a>(&self, root: &'o mut Obj<'a>) -> &'o mut Obj<'a> {
+        let mut cur = root.value_at_mut(usize::from(self.at[0]));
+        for &i in &self.at[1..self.len] {
+            cur = match cur {
+                Value::Object(o) => o.value_at_mut(usize::from(i)),
+                Value::Array(a) => &mut a[usize::from(i)],
+                _ => unreachable!("steps lead through objects and arrays"),
+            };
+        }
+        cur.as_object_mut().expect("steps lead to an object")
+    }
+}
+
+/// The object at dotted path `dir` (created like [`slot_in`] does, and made an object if it
+/// is not), recording the way there in `steps` (left empty when the path is too deep to
+/// record).
+fn parent_in<'o, 'a>(obj: &'o mut Obj<'a>, dir: &'static str, steps: &mut Steps) -> &'o mut Obj<'a> {
+    let mut record = |i: usize| {
+        if steps.len < steps.at.len() && i <= usize::from(u16::MAX) {
+            steps.at[steps.len] = i as u16;
+            steps.len += 1;
+            true
+        } else {
+            false
+        }
+    };
+    let mut complete = true;
+    let mut segs = segments(dir);
+    let first = segs.next().unwrap_or(dir);
+    let (i, mut cur) = obj.entry_index(first, Cow::Borrowed);
+    complete &= record(i);
+    for seg in segs {
+        cur = match index_of(seg) {
+            Some(i) => {
+                if !cur.is_array() {
+                    *cur = Value::Array(Vec::new());
+                }
+                let a = cur.as_array_mut().expect("just made an array");
+                while a.len() <= i {
+                    a.push(Value::Null);
+                }
+                complete &= record(i);
+                &mut a[i]
+            }
+            None => {
+                if !cur.is_object() {
+                    *cur = Value::Object(Obj::new());
+                }
+                let (i, v) = cur
+                    .as_object_mut()
+                    .expect("just made an object")
+                    .entry_index(seg, Cow::Borrowed);
+                complete &= record(i);
+                v
+            }
+        };
+    }
+    if !complete {
+        steps.len = 0;
+    }
+    if !cur.is_object() {
+        *cur = Value::Object(Obj::new());
+    }
+    cur.as_object_mut().expect("just made an object")
 }
 
 /// A numeric path segment (an array index).

@@ -99,6 +99,27 @@ impl<'a> Obj<'a> {
         &mut self.0[i].1
     }
 
+    /// [`Obj::entry_with`], with the member's index.
+    pub fn entry_index<'p>(
+        &mut self,
+        key: &'p str,
+        make: impl FnOnce(&'p str) -> Cow<'a, str>,
+    ) -> (usize, &mut Value<'a>) {
+        let i = match self.find(key) {
+            Ok(i) => i,
+            Err(i) => {
+                self.0.insert(i, (make(key), Value::Null));
+                i
+            }
+        };
+        (i, &mut self.0[i].1)
+    }
+
+    /// The value of the member at index `i` (of [`Obj::entry_index`]).
+    pub fn value_at_mut(&mut self, i: usize) -> &mut Value<'a> {
+        &mut self.0[i].1
+    }
+
     pub fn remove(&mut self, key: &str) -> Option<Value<'a>> {
         self.find(key).ok().map(|i| self.0.remove(i).1)
     }
@@ -393,12 +414,13 @@ impl<'de> Deserialize<'de> for Obj<'de> {
     }
 }
 
-/// The members of one JSON object in the order written (duplicates kept), borrowing strings
-/// from `text` where it can.
-pub(crate) fn parse_members(text: &str) -> Option<Vec<(Cow<'_, str>, Value<'_>)>> {
+/// The members of one JSON object in the order written (duplicates kept), each marked
+/// unplaced, borrowing strings from `text` where it can.
+#[allow(clippy::type_complexity)]
+pub(crate) fn parse_members(text: &str) -> Option<Vec<(Cow<'_, str>, Value<'_>, bool)>> {
     struct Members;
     impl<'de> Visitor<'de> for Members {
-        type Value = Vec<(Cow<'de, str>, Value<'de>)>;
+        type Value = Vec<(Cow<'de, str>, Value<'de>, bool)>;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("a JSON object")
         }
@@ -406,7 +428,7 @@ pub(crate) fn parse_members(text: &str) -> Option<Vec<(Cow<'_, str>, Value<'_>)>
             let mut members = Vec::with_capacity(map.size_hint().unwrap_or(64));
             while let Some(Key(k)) = map.next_key()? {
                 let v: Value<'de> = map.next_value()?;
-                members.push((k, v));
+                members.push((k, v, true));
             }
             Ok(members)
         }
