@@ -465,52 +465,79 @@ const ESCAPE: [u8; 256] = {
     t
 };
 
-/// Whether any byte of `w` is a control character, `"` or `\`.
+/// The bytes of `w` that are a control character, `"` or `\`, as their high bits. The lowest
+/// flagged byte is exact; bytes above a flagged one may be flagged too (a borrow), so a
+/// flagged byte is checked against [`ESCAPE`].
 #[inline]
-fn needs_escape(w: u64) -> bool {
+fn escape_mask(w: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH != 0;
-    // Bytes below 0x20 (bytes with the high bit set are not below anything here).
-    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0;
-    control || has_zero(w ^ (ONES * u64::from(b'"'))) || has_zero(w ^ (ONES * u64::from(b'\\')))
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    // Bytes below 0x20 (a byte with its high bit set is not below anything here).
+    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    control | zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\')))
+}
+
+#[inline]
+fn word(b: &[u8], i: usize) -> u64 {
+    u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"))
 }
 
 /// Writes `s` as a JSON string, escaped exactly as `serde_json` does.
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     let b = s.as_bytes();
-    out.reserve(b.len() + 2);
+    let n = b.len();
+    out.reserve(n + 2);
     out.push(b'"');
+    // `start`: first byte not copied yet; `i`: first byte not checked yet.
     let mut start = 0;
     let mut i = 0;
-    while i < b.len() {
-        if i + 8 <= b.len() {
-            let w = u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-            if !needs_escape(w) {
-                i += 8;
-                continue;
-            }
-        }
-        let end = (i + 8).min(b.len());
-        while i < end {
-            let esc = ESCAPE[usize::from(b[i])];
-            if esc != 0 {
-                out.extend_from_slice(&b[start..i]);
-                out.push(b'\\');
-                out.push(esc);
-                if esc == b'u' {
-                    const HEX: &[u8; 16] = b"0123456789abcdef";
-                    out.extend_from_slice(b"00");
-                    out.push(HEX[usize::from(b[i] >> 4)]);
-                    out.push(HEX[usize::from(b[i] & 0xf)]);
+    while i < n {
+        let mask = if i + 8 <= n {
+            escape_mask(word(b, i))
+        } else if n >= 8 {
+            // The last 8 bytes, those before `i` shifted out.
+            escape_mask(word(b, n - 8)) >> (8 * (i + 8 - n))
+        } else {
+            // A short string: byte by byte.
+            for (j, &c) in b.iter().enumerate().skip(i) {
+                if ESCAPE[usize::from(c)] != 0 {
+                    out.extend_from_slice(&b[start..j]);
+                    escape(out, c);
+                    start = j + 1;
                 }
-                start = i + 1;
             }
-            i += 1;
+            break;
+        };
+        if mask == 0 {
+            i += 8;
+            continue;
         }
+        let at = i + (mask.trailing_zeros() / 8) as usize;
+        let c = b[at];
+        if ESCAPE[usize::from(c)] != 0 {
+            out.extend_from_slice(&b[start..at]);
+            escape(out, c);
+            start = at + 1;
+        }
+        i = at + 1;
     }
     out.extend_from_slice(&b[start..]);
     out.push(b'"');
+}
+
+/// Writes the escape of byte `c` (one [`ESCAPE`] marks).
+#[inline]
+fn escape(out: &mut Vec<u8>, c: u8) {
+    let esc = ESCAPE[usize::from(c)];
+    out.push(b'\\');
+    out.push(esc);
+    if esc == b'u' {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        out.extend_from_slice(b"00");
+        out.push(HEX[usize::from(c >> 4)]);
+        out.push(HEX[usize::from(c & 0xf)]);
+    }
 }
 
 /// Writes a value as compact JSON, as `serde_json::to_writer` would.
