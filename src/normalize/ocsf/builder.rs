@@ -727,7 +727,11 @@ impl Steps {
 /// The object at dotted path `dir` (created like [`slot_in`] does, and made an object if it
 /// is not), recording the way there in `steps` (left empty when the path is too deep to
 /// record).
-fn parent_in<'o, 'a>(obj: &'o mut Obj<'a>, dir: &'static str, steps: &mut Steps) -> &'o mut Obj<'a> {
+fn parent_in<'o, 'a>(
+    obj: &'o mut Obj<'a>,
+    dir: &'static str,
+    steps: &mut Steps,
+) -> &'o mut Obj<'a> {
     let mut record = |i: usize| {
         if steps.len < steps.at.len() && i <= usize::from(u16::MAX) {
             steps.at[steps.len] = i as u16;

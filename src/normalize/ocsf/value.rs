@@ -605,6 +605,21 @@ mod tests {
                 c as char, c as char, c as char
             ));
         }
+        // Every length up to 40 with a character to escape at every position (and a second).
+        for len in 1..40 {
+            for at in 0..len {
+                for c in ['"', '\\', '\n', '\u{1}', '\u{1f}', 'é', '\u{7f}'] {
+                    let mut t: Vec<char> = "abcdefghijklmnopqrstuvwxyz0123456789ABCD"
+                        .chars()
+                        .take(len)
+                        .collect();
+                    t[at] = c;
+                    strings.push(t.iter().collect());
+                    t[len - 1 - (at / 2)] = '"';
+                    strings.push(t.iter().collect());
+                }
+            }
+        }
         for s in &strings {
             let mut out = Vec::new();
             write_str(&mut out, s);
