@@ -30,6 +30,7 @@ mod email;
 mod findings;
 mod iam;
 pub(crate) mod network;
+mod scan;
 mod system;
 mod valid;
 mod value;
@@ -87,7 +88,8 @@ fn product<'a>() -> Value<'a> {
 fn new_event<'a>(row: &'a Row<'_>, table: &'a str, id: &'a EventId) -> Option<Event<'a>> {
     // One UTF-8 check for the whole object, not one per string.
     let text = std::str::from_utf8(row.properties).ok()?;
-    let mut props = Props::from_members(value::parse_members(text)?, row.shape);
+    let members = scan::members(text).or_else(|| value::parse_members(text))?;
+    let mut props = Props::from_members(members, row.shape);
     // Decode JSON-in-string columns so `unmapped` carries them as JSON and the class
     // mappings can read inside `AdditionalFields`.
     let info = tables::lookup(table);

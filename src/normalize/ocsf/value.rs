@@ -469,7 +469,7 @@ const ESCAPE: [u8; 256] = {
 /// flagged byte is exact; bytes above a flagged one may be flagged too (a borrow), so a
 /// flagged byte is checked against [`ESCAPE`].
 #[inline]
-fn escape_mask(w: u64) -> u64 {
+pub(crate) fn escape_mask(w: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
