@@ -125,10 +125,19 @@ fn satisfies(o: &Obj<'_>, r: &Rule) -> bool {
 /// only once its children pass (dropping a child may change it); `false` when something
 /// below failed. `path` is the path of `o` (extended and restored in place: no allocation
 /// unless something fails).
-fn failing(o: &Obj<'_>, path: &mut String, out: &mut Vec<String>) -> bool {
+fn failing(o: &mut Obj<'_>, path: &mut String, out: &mut Vec<String>) -> bool {
     let mut clean = true;
-    for (k, child) in o.iter() {
-        if k == "unmapped" || !(child.is_object() || child.is_array()) {
+    for (k, child) in o.iter_mut() {
+        if k == "unmapped" {
+            continue;
+        }
+        // What `finish_files` does, on the way.
+        if k == "file" || k == "file_result" {
+            if let Value::Object(file) = child {
+                fix_file(file);
+            }
+        }
+        if !(child.is_object() || child.is_array()) {
             continue;
         }
         let len = path.len();
@@ -150,8 +159,9 @@ fn failing(o: &Obj<'_>, path: &mut String, out: &mut Vec<String>) -> bool {
                 // indices of what stays do not shift.
                 let mut bad = items.is_empty();
                 let rule = rule_of(k);
-                for (i, item) in items.iter().enumerate() {
+                for (i, item) in items.iter_mut().enumerate() {
                     match item {
+                        Value::Array(_) => finish_files(item),
                         Value::Object(c) => {
                             let l = path.len();
                             let _ = write!(path, ".{i}");
@@ -195,26 +205,7 @@ fn finish_files<'a>(v: &mut Value<'a>) {
                 }
                 if k == "file" || k == "file_result" {
                     if let Value::Object(file) = child {
-                        if !file.contains_key("name") {
-                            let name = match file.get("path") {
-                                Some(Value::String(Cow::Borrowed(p))) => {
-                                    let p: &'a str = p;
-                                    Some(Cow::Borrowed(basename(p)))
-                                }
-                                Some(Value::String(Cow::Owned(p))) => {
-                                    Some(Cow::Owned(basename(p).to_string()))
-                                }
-                                _ => None,
-                            };
-                            if let Some(n) = name {
-                                if !n.is_empty() {
-                                    file.insert("name", Value::String(n));
-                                }
-                            }
-                        }
-                        if !file.contains_key("type_id") {
-                            file.insert("type_id", 1.into());
-                        }
+                        fix_file(file);
                     }
                 }
                 finish_files(child);
@@ -224,17 +215,35 @@ fn finish_files<'a>(v: &mut Value<'a>) {
     }
 }
 
+/// A `file` gets `type_id` 1 (Regular File) and a `name` from its path when it has none.
+fn fix_file<'a>(file: &mut Obj<'a>) {
+    if !file.contains_key("name") {
+        let name = match file.get("path") {
+            Some(Value::String(Cow::Borrowed(p))) => {
+                let p: &'a str = p;
+                Some(Cow::Borrowed(basename(p)))
+            }
+            Some(Value::String(Cow::Owned(p))) => Some(Cow::Owned(basename(p).to_string())),
+            _ => None,
+        };
+        if let Some(n) = name {
+            if !n.is_empty() {
+                file.insert("name", Value::String(n));
+            }
+        }
+    }
+    if !file.contains_key("type_id") {
+        file.insert("type_id", 1.into());
+    }
+}
+
 /// Takes out every object of the event that breaks its rule, repeatedly (a parent can break
 /// once a child is gone), returning their columns to the row.
 pub(crate) fn enforce_objects(ev: &mut Event) {
-    let mut obj = Value::Object(std::mem::take(&mut ev.obj));
-    finish_files(&mut obj);
-    if let Value::Object(o) = obj {
-        ev.obj = o;
-    }
     loop {
         let mut bad = Vec::new();
-        failing(&ev.obj, &mut String::new(), &mut bad);
+        // (The walk also completes every `file`: see `finish_files`.)
+        failing(&mut ev.obj, &mut String::new(), &mut bad);
         if bad.is_empty() {
             return;
         }
@@ -249,12 +258,9 @@ pub(crate) fn enforce_objects(ev: &mut Event) {
 /// Whatever the object at `path` (and below) breaks is taken out now, so a mapping can tell
 /// whether e.g. `actor.process` survives.
 pub(crate) fn enforce_at(ev: &mut Event, path: &str) {
-    if let Some(v) = ev.get_mut(path) {
-        finish_files(v);
-    }
     loop {
         let mut bad = Vec::new();
-        let Some(v) = ev.get(path) else { return };
+        let Some(v) = ev.get_mut(path) else { return };
         let key = path.rsplit('.').next().unwrap_or(path);
         match v {
             Value::Object(o) => {
@@ -266,7 +272,10 @@ pub(crate) fn enforce_at(ev: &mut Event, path: &str) {
                 }
             }
             Value::Null => bad.push(path.to_string()),
-            _ => return,
+            other => {
+                finish_files(other);
+                return;
+            }
         }
         if bad.is_empty() {
             return;
