@@ -761,7 +761,7 @@ fn parent_in<'o, 'a>(
             }
             None => {
                 if !cur.is_object() {
-                    *cur = Value::Object(Obj::new());
+                    *cur = Value::Object(Obj::with_capacity(8));
                 }
                 let (i, v) = cur
                     .as_object_mut()
@@ -776,7 +776,7 @@ fn parent_in<'o, 'a>(
         steps.len = 0;
     }
     if !cur.is_object() {
-        *cur = Value::Object(Obj::new());
+        *cur = Value::Object(Obj::with_capacity(8));
     }
     cur.as_object_mut().expect("just made an object")
 }
@@ -814,7 +814,7 @@ fn slot_in<'o, 'a, 'p>(
             }
             None => {
                 if !cur.is_object() {
-                    *cur = Value::Object(Obj::new());
+                    *cur = Value::Object(Obj::with_capacity(8));
                 }
                 cur.as_object_mut()
                     .expect("just made an object")

@@ -18,7 +18,8 @@ pub(crate) fn members(text: &str) -> Option<Vec<(Cow<'_, str>, Value<'_>, bool)>
     let mut r = Reader { text, pos: 0 };
     r.ws();
     r.eat(b'{')?;
-    let mut out = Vec::with_capacity(64);
+    // Room for as many members as the last row had (rows of a file share their shape).
+    let mut out = Vec::with_capacity(LAST_LEN.get());
     r.ws();
     if r.peek()? == b'}' {
         r.pos += 1;
@@ -40,7 +41,12 @@ pub(crate) fn members(text: &str) -> Option<Vec<(Cow<'_, str>, Value<'_>, bool)>
         }
     }
     r.ws();
+    LAST_LEN.set(out.len().max(8));
     (r.pos == text.len()).then_some(out)
+}
+
+thread_local! {
+    static LAST_LEN: std::cell::Cell<usize> = const { std::cell::Cell::new(64) };
 }
 
 struct Reader<'a> {

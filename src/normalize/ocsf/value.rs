@@ -29,6 +29,11 @@ impl<'a> Obj<'a> {
         Obj(Vec::new())
     }
 
+    /// An empty object with room for `n` members.
+    pub fn with_capacity(n: usize) -> Self {
+        Obj(Vec::with_capacity(n))
+    }
+
     /// An object of members already sorted by key and unique (checked in debug builds).
     pub fn from_sorted(members: Vec<(Cow<'a, str>, Value<'a>)>) -> Self {
         debug_assert!(members.windows(2).all(|w| w[0].0 < w[1].0));
