@@ -161,7 +161,22 @@ pub(crate) fn integrity(ev: &mut Event, column: &str, path: &str) {
         "protected" => (6, "Protected".to_string()),
         _ => (99, level),
     };
-    ev.take_col(column, format!("{path}.integrity_id"));
-    ev.set(&format!("{path}.integrity_id"), id.into());
-    ev.set(&format!("{path}.integrity"), caption.into());
+    match path {
+        // The paths the mappings use, without making them at run time.
+        "actor.process" => {
+            ev.take_col(column, "actor.process.integrity_id");
+            ev.set("actor.process.integrity_id", id.into());
+            ev.set("actor.process.integrity", caption.into());
+        }
+        "process" => {
+            ev.take_col(column, "process.integrity_id");
+            ev.set("process.integrity_id", id.into());
+            ev.set("process.integrity", caption.into());
+        }
+        _ => {
+            ev.take_col(column, format!("{path}.integrity_id"));
+            ev.set_owned(&format!("{path}.integrity_id"), id.into());
+            ev.set_owned(&format!("{path}.integrity"), caption.into());
+        }
+    }
 }

@@ -4,8 +4,10 @@
 //! [`super::valid`]).
 
 use super::time_ms;
-use serde_json::{Map, Value};
+use super::value::{write_str, write_value, Obj, Value};
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 /// How a column's value becomes an OCSF value. A value that does not convert (null, `""`, the
 /// wrong type, out of the attribute's range) is not placed and its column stays in `unmapped`.
@@ -39,11 +41,54 @@ pub(crate) struct Field {
     pub column: &'static str,
     pub path: &'static str,
     pub conv: Conv,
+    /// [`key_hash`] of `column`.
+    pub hash: u32,
+    /// Where the last `.` of `path` is (0 when there is none).
+    pub split: u16,
 }
 
 /// Shorthand for table rows.
 pub(crate) const fn f(column: &'static str, path: &'static str, conv: Conv) -> Field {
-    Field { column, path, conv }
+    Field {
+        column,
+        path,
+        conv,
+        hash: key_hash(column),
+        split: last_dot(path),
+    }
+}
+
+/// The position of the last `.` of `path`, 0 when there is none.
+const fn last_dot(path: &str) -> u16 {
+    let b = path.as_bytes();
+    let mut i = b.len();
+    while i > 0 {
+        i -= 1;
+        if b[i] == b'.' {
+            return i as u16;
+        }
+    }
+    0
+}
+
+/// A hash of a column name for [`Props`]' table: its length and first and last 8 bytes
+/// (names of one row differ there; a collision only costs a probe).
+pub(crate) const fn key_hash(s: &str) -> u32 {
+    let b = s.as_bytes();
+    let n = b.len();
+    let mut head: u64 = 0;
+    let mut tail: u64 = 0;
+    let mut i = 0;
+    while i < 8 && i < n {
+        head |= (b[i] as u64) << (8 * i);
+        tail |= (b[n - 1 - i] as u64) << (8 * i);
+        i += 1;
+    }
+    let h = (head.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ tail.wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+        ^ n as u64)
+        .wrapping_mul(0x1656_67B1_9E37_79F9);
+    (h >> 32) as u32
 }
 
 /// An OCSF class: its uid, caption, category and category caption.
@@ -55,86 +100,333 @@ pub(crate) struct Class {
     pub category_name: &'static str,
 }
 
-/// Where a placed value came from: a column of the row, or a key of its `AdditionalFields`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Origin {
-    Column(Cow<'static, str>),
-    Additional(String),
+/// Where a placed value came from: a column of the row (its index in [`Props`]), or a key of
+/// its `AdditionalFields` (with the value, which left the decoded object).
+#[derive(Debug, Clone, PartialEq)]
+enum Origin<'a> {
+    Column(usize),
+    Additional(String, Value<'a>),
 }
 
-/// A value taken out of the row, kept until the event is finished so it can go back.
-struct Taken {
-    origin: Origin,
-    value: Value,
+/// The row's columns (JSON-in-string columns decoded), in the row's order, with `order` the
+/// indices of the columns sorted by name (of a name written twice, the last). A placed column
+/// is not removed but marked taken, so giving it back is flipping the mark.
+#[derive(Debug, Default)]
+pub(crate) struct Props<'a> {
+    cols: Vec<(Cow<'a, str>, Value<'a>, bool)>,
+    order: Vec<u16>,
+    /// Open-addressing table (a power of two long) of the columns in `order`: index + 1, 0
+    /// for a free slot.
+    slots: Vec<u16>,
+}
+
+thread_local! {
+    /// The sorted order of the last rows' columns by row shape: rows of one shape have their
+    /// columns in one order, so sorting is a check (the order is verified on every row).
+    static ORDERS: RefCell<HashMap<u64, Vec<u16>>> = RefCell::new(HashMap::new());
+}
+
+impl<'a> Props<'a> {
+    /// The members of a row's `properties`, in the row's order; `shape` is the row's key
+    /// sequence hash (only a hint: the cached order is checked).
+    pub fn from_members(cols: Vec<(Cow<'a, str>, Value<'a>, bool)>, shape: u64) -> Self {
+        if cols.len() > usize::from(u16::MAX) {
+            // Not a real row; the slow way, as one object.
+            let obj = Obj::from_members(cols.into_iter().map(|(k, v, _)| (k, v)).collect());
+            let cols: Vec<_> = obj
+                .into_members()
+                .into_iter()
+                .map(|(k, v)| (k, v, true))
+                .collect();
+            let order = (0..cols.len() as u16).collect();
+            return Props::with_slots(cols, order);
+        }
+        let sorted = |order: &[u16]| {
+            order.len() == cols.len()
+                && order
+                    .windows(2)
+                    .all(|w| cols[usize::from(w[0])].0 < cols[usize::from(w[1])].0)
+        };
+        let cached = ORDERS.with(|o| {
+            o.borrow()
+                .get(&shape)
+                .filter(|order| sorted(order))
+                .cloned()
+        });
+        let order = match cached {
+            Some(order) => order,
+            None => {
+                let mut order: Vec<u16> = (0..cols.len() as u16).collect();
+                order.sort_by(|&a, &b| cols[usize::from(a)].0.cmp(&cols[usize::from(b)].0));
+                // Of a name written twice the last wins, as in `serde_json::Map`.
+                order.dedup_by(|later, kept| {
+                    if cols[usize::from(*later)].0 == cols[usize::from(*kept)].0 {
+                        *kept = *later;
+                        true
+                    } else {
+                        false
+                    }
+                });
+                if order.len() == cols.len() {
+                    ORDERS.with(|o| {
+                        let mut o = o.borrow_mut();
+                        if o.len() >= 256 {
+                            o.clear();
+                        }
+                        o.insert(shape, order.clone());
+                    });
+                }
+                order
+            }
+        };
+        Props::with_slots(cols, order)
+    }
+
+    fn with_slots(cols: Vec<(Cow<'a, str>, Value<'a>, bool)>, order: Vec<u16>) -> Self {
+        let mut p = Props {
+            cols,
+            order,
+            slots: Vec::new(),
+        };
+        p.fill_slots();
+        p
+    }
+
+    /// (Re)builds the hash table of the columns in `order`.
+    fn fill_slots(&mut self) {
+        let size = (self.order.len() * 2).next_power_of_two().max(16);
+        self.slots.clear();
+        self.slots.resize(size, 0);
+        let mask = size - 1;
+        for &i in &self.order {
+            let mut s = key_hash(&self.cols[usize::from(i)].0) as usize & mask;
+            while self.slots[s] != 0 {
+                s = (s + 1) & mask;
+            }
+            self.slots[s] = i + 1;
+        }
+    }
+
+    /// The index (in `cols`) of a column, placed or not, by the name's [`key_hash`].
+    #[inline]
+    fn lookup(&self, name: &str, hash: u32) -> Option<usize> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut s = hash as usize & mask;
+        loop {
+            match self.slots[s] {
+                0 => return None,
+                i => {
+                    let i = usize::from(i - 1);
+                    if self.cols[i].0.as_ref() == name {
+                        return Some(i);
+                    }
+                }
+            }
+            s = (s + 1) & mask;
+        }
+    }
+
+    /// The index (in `cols`) of an unplaced column, by the name's [`key_hash`].
+    #[inline]
+    fn index_h(&self, name: &str, hash: u32) -> Option<usize> {
+        self.lookup(name, hash).filter(|&i| self.cols[i].2)
+    }
+
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        self.order
+            .binary_search_by(|&i| self.cols[usize::from(i)].0.as_ref().cmp(name))
+    }
+
+    /// The index (in `cols`) of an unplaced column.
+    fn index(&self, name: &str) -> Option<usize> {
+        self.index_h(name, key_hash(name))
+    }
+
+    /// The index (in `cols`) of a column, placed or not.
+    fn index_any(&self, name: &str) -> Option<usize> {
+        self.lookup(name, key_hash(name))
+    }
+
+    /// An unplaced column's value.
+    pub fn get(&self, name: &str) -> Option<&Value<'a>> {
+        self.index(name).map(|i| &self.cols[i].1)
+    }
+
+    /// Every column, placed or not, mutably (to decode JSON-in-string columns).
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&str, &mut Value<'a>)> {
+        self.cols.iter_mut().map(|(k, v, _)| {
+            let k: &Cow<'a, str> = k;
+            (k.as_ref(), v)
+        })
+    }
+
+    /// Sets a column (unplaced), adding it when the row does not have it.
+    pub fn insert(&mut self, name: impl Into<Cow<'a, str>>, v: Value<'a>) -> usize {
+        let name = name.into();
+        match self.find(&name) {
+            Ok(p) => {
+                let i = usize::from(self.order[p]);
+                self.cols[i] = (name, v, true);
+                i
+            }
+            Err(p) => {
+                let i = self.cols.len();
+                self.cols.push((name, v, true));
+                self.order.insert(p, i as u16);
+                self.fill_slots();
+                i
+            }
+        }
+    }
+
+    /// Whether every column has been placed.
+    pub fn is_empty(&self) -> bool {
+        !self.order.iter().any(|&i| self.cols[usize::from(i)].2)
+    }
+
+    /// The unplaced columns, sorted by name.
+    fn unplaced(&self) -> impl Iterator<Item = &(Cow<'a, str>, Value<'a>, bool)> {
+        self.order
+            .iter()
+            .map(|&i| &self.cols[usize::from(i)])
+            .filter(|c| c.2)
+    }
+
+    /// The unplaced columns as an object.
+    fn to_obj(&self) -> Obj<'a> {
+        Obj::from_sorted(
+            self.unplaced()
+                .map(|(k, v, _)| (k.clone(), v.clone()))
+                .collect(),
+        )
+    }
+
+    /// Writes the unplaced columns as a JSON object.
+    fn write(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        let mut first = true;
+        for (k, v, _) in self.unplaced() {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            write_str(out, k);
+            out.push(b':');
+            write_value(out, v);
+        }
+        out.push(b'}');
+    }
 }
 
 /// An event being built: the OCSF object so far and the row's columns not placed yet.
-pub(crate) struct Event {
+pub(crate) struct Event<'a> {
     /// The OCSF event.
-    pub obj: Map<String, Value>,
+    pub obj: Obj<'a>,
     /// The row's columns still unplaced (JSON-in-string columns already decoded).
-    pub props: Map<String, Value>,
+    pub props: Props<'a>,
     /// The relay's event id, as hex.
-    pub id: String,
-    taken: Vec<Taken>,
+    pub id: &'a str,
+    taken: Vec<Origin<'a>>,
     /// (attribute path, index into `taken`) for every placement.
     placed: Vec<(Cow<'static, str>, usize)>,
+    /// [`Event::apply`]'s list of what it placed, kept for its allocation.
+    scratch: Vec<(usize, &'static str)>,
 }
 
-impl Event {
+impl<'a> Event<'a> {
     /// An event with nothing placed yet.
-    pub fn empty(props: Map<String, Value>, id: String) -> Event {
+    pub fn empty(props: Props<'a>, id: &'a str) -> Event<'a> {
         Event {
-            obj: Map::new(),
+            obj: Obj::new(),
             props,
             id,
-            taken: Vec::new(),
-            placed: Vec::new(),
+            taken: Vec::with_capacity(64),
+            placed: Vec::with_capacity(64),
+            scratch: Vec::with_capacity(32),
         }
     }
 
     /// Places every column of `fields` that converts; placed columns leave `props`.
     pub fn apply(&mut self, fields: &[Field]) {
-        let mut placed: Vec<(&'static str, &'static str)> = Vec::new();
+        // (column index, path) of what was placed; columns leave `props` only at the end, as
+        // a table may place one column twice (a name and a file name).
+        let mut placed = std::mem::take(&mut self.scratch);
+        placed.clear();
+        let Event { obj, props, .. } = self;
+        // Where the object the last field went into is (member and item indices from the
+        // root): consecutive fields of a table mostly share it (`actor.process.file.…`), so
+        // its path is walked by name once for them.
+        let mut parent: Option<(&'static str, Steps)> = None;
         for fl in fields {
-            let Some(v) = self.props.get(fl.column) else {
+            let Some(ci) = props.index_h(fl.column, fl.hash) else {
                 continue;
             };
-            let Some(out) = convert(v, fl.conv) else {
+            let Some(out) = convert(&props.cols[ci].1, fl.conv) else {
                 continue;
+            };
+            let (dir, leaf) = fl.path.split_at(usize::from(fl.split));
+            let leaf = leaf.strip_prefix('.').unwrap_or(leaf);
+            let slot: &mut Value<'a> = if dir.is_empty() || index_of(leaf).is_some() {
+                parent = None;
+                slot_in(obj, fl.path, Cow::Borrowed)
+            } else {
+                let p = match &parent {
+                    Some((d, steps)) if *d == dir => steps.follow(obj),
+                    _ => {
+                        let mut steps = Steps::default();
+                        let p = parent_in(obj, dir, &mut steps);
+                        // A way too deep to record is walked again next time.
+                        parent = (steps.len > 0).then_some((dir, steps));
+                        p
+                    }
+                };
+                p.entry_with(leaf, Cow::Borrowed)
             };
             match fl.conv {
                 Conv::Hash(alg) => {
-                    let fp = serde_json::json!({"algorithm_id": alg, "value": out});
-                    match self.slot(fl.path) {
+                    let fp = Value::Object(Obj::from_sorted(vec![
+                        (Cow::Borrowed("algorithm_id"), alg.into()),
+                        (Cow::Borrowed("value"), out),
+                    ]));
+                    match slot {
                         Value::Array(a) => a.push(fp),
                         slot => *slot = Value::Array(vec![fp]),
                     }
                 }
-                Conv::Group => self.set(fl.path, serde_json::json!([{ "name": out }])),
-                Conv::StrList => self.set(fl.path, Value::Array(vec![out])),
-                _ => self.set(fl.path, out),
-            }
-            placed.push((fl.column, fl.path));
-        }
-        for (column, path) in placed {
-            let idx = match self.props.remove(column) {
-                Some(value) => {
-                    self.taken.push(Taken {
-                        origin: Origin::Column(Cow::Borrowed(column)),
-                        value,
-                    });
-                    self.taken.len() - 1
+                Conv::Group => {
+                    *slot = Value::Array(vec![Value::Object(Obj::from_sorted(vec![(
+                        Cow::Borrowed("name"),
+                        out,
+                    )]))])
                 }
-                // Placed twice by this table (a name and a file name): the same value.
-                None => match self
+                Conv::StrList => *slot = Value::Array(vec![out]),
+                _ => *slot = out,
+            }
+            placed.push((ci, fl.path));
+        }
+        self.take_placed(&placed);
+        self.scratch = placed;
+    }
+
+    fn take_placed(&mut self, placed: &[(usize, &'static str)]) {
+        for &(ci, path) in placed {
+            let idx = if self.props.cols[ci].2 {
+                self.props.cols[ci].2 = false;
+                self.taken.push(Origin::Column(ci));
+                self.taken.len() - 1
+            } else {
+                // Placed twice by this table: the same value.
+                match self
                     .taken
                     .iter()
-                    .rposition(|t| matches!(&t.origin, Origin::Column(c) if c == column))
+                    .rposition(|t| matches!(t, Origin::Column(c) if *c == ci))
                 {
                     Some(i) => i,
                     None => continue,
-                },
+                }
             };
             self.placed.push((Cow::Borrowed(path), idx));
         }
@@ -142,19 +434,20 @@ impl Event {
 
     /// Takes a column out of the row, recording that it went to `path` (so it comes back if
     /// the object at `path` is dropped). `None` when the row does not have it.
-    pub fn take_col(&mut self, column: &str, path: impl Into<Cow<'static, str>>) -> Option<Value> {
-        let value = self.props.remove(column)?;
-        self.record(
-            Origin::Column(Cow::Owned(column.to_string())),
-            value.clone(),
-            path.into(),
-        );
-        Some(value)
+    pub fn take_col(
+        &mut self,
+        column: &str,
+        path: impl Into<Cow<'static, str>>,
+    ) -> Option<Value<'a>> {
+        let ci = self.props.index(column)?;
+        self.props.cols[ci].2 = false;
+        self.record(Origin::Column(ci), path.into());
+        Some(self.props.cols[ci].1.clone())
     }
 
     /// Records that a value of the row now lives at `path`.
-    fn record(&mut self, origin: Origin, value: Value, path: Cow<'static, str>) {
-        self.taken.push(Taken { origin, value });
+    fn record(&mut self, origin: Origin<'a>, path: Cow<'static, str>) {
+        self.taken.push(origin);
         let idx = self.taken.len() - 1;
         self.placed.push((path, idx));
     }
@@ -174,20 +467,21 @@ impl Event {
         &mut self,
         key: &str,
         path: impl Into<Cow<'static, str>>,
-    ) -> Option<Value> {
-        let Some(Value::Object(af)) = self.props.get_mut("AdditionalFields") else {
+    ) -> Option<Value<'a>> {
+        let ai = self.props.index("AdditionalFields")?;
+        let Value::Object(af) = &mut self.props.cols[ai].1 else {
             return None;
         };
         let v = af.remove(key)?;
         if af.is_empty() {
-            self.props.remove("AdditionalFields");
+            self.props.cols[ai].2 = false;
         }
-        self.record(Origin::Additional(key.to_string()), v.clone(), path.into());
+        self.record(Origin::Additional(key.to_string(), v.clone()), path.into());
         Some(v)
     }
 
     /// A key of the decoded `AdditionalFields` object (not consumed).
-    pub fn additional(&self, key: &str) -> Option<&Value> {
+    pub fn additional(&self, key: &str) -> Option<&Value<'a>> {
         self.props.get("AdditionalFields")?.as_object()?.get(key)
     }
 
@@ -215,20 +509,27 @@ impl Event {
             if self.placed.iter().any(|(_, j)| *j == i) {
                 continue;
             }
-            let Taken { origin, value } = &self.taken[i];
-            match origin {
-                Origin::Column(c) => {
-                    self.props
-                        .entry(c.to_string())
-                        .or_insert_with(|| value.clone());
-                }
-                Origin::Additional(k) => {
-                    let af = self
-                        .props
-                        .entry("AdditionalFields")
-                        .or_insert_with(|| Value::Object(Map::new()));
-                    if let Value::Object(o) = af {
-                        o.entry(k.clone()).or_insert_with(|| value.clone());
+            match &self.taken[i] {
+                Origin::Column(ci) => self.props.cols[*ci].2 = true,
+                Origin::Additional(k, value) => {
+                    let ai = match self.props.index_any("AdditionalFields") {
+                        Some(ai) => {
+                            let c = &mut self.props.cols[ai];
+                            if !c.2 {
+                                // Left when it became empty: back as a new object.
+                                c.1 = Value::Object(Obj::new());
+                                c.2 = true;
+                            }
+                            ai
+                        }
+                        None => self
+                            .props
+                            .insert("AdditionalFields", Value::Object(Obj::new())),
+                    };
+                    if let Value::Object(o) = &mut self.props.cols[ai].1 {
+                        if !o.contains_key(k) {
+                            o.insert(k.clone(), value.clone());
+                        }
                     }
                 }
             }
@@ -259,30 +560,36 @@ impl Event {
     }
 
     /// Sets the value at a dotted path, creating objects (and arrays, for numeric segments).
-    pub fn set(&mut self, path: &str, v: Value) {
+    pub fn set(&mut self, path: &'static str, v: Value<'a>) {
         *self.slot(path) = v;
     }
 
+    /// [`Event::set`] for a path made at run time.
+    pub fn set_owned(&mut self, path: &str, v: Value<'a>) {
+        *slot_in(&mut self.obj, path, |s| Cow::Owned(s.to_string())) = v;
+    }
+
     /// The value at a dotted path, when there is one.
-    pub fn get(&self, path: &str) -> Option<&Value> {
-        let mut cur = self.obj.get(path.split('.').next()?)?;
-        for seg in path.split('.').skip(1) {
-            cur = match seg.parse::<usize>() {
-                Ok(i) => cur.as_array()?.get(i)?,
-                Err(_) => cur.as_object()?.get(seg)?,
+    pub fn get(&self, path: &str) -> Option<&Value<'a>> {
+        let mut segs = segments(path);
+        let mut cur = self.obj.get(segs.next()?)?;
+        for seg in segs {
+            cur = match index_of(seg) {
+                Some(i) => cur.as_array()?.get(i)?,
+                None => cur.as_object()?.get(seg)?,
             };
         }
         Some(cur)
     }
 
     /// The value at a dotted path, mutably.
-    pub fn get_mut(&mut self, path: &str) -> Option<&mut Value> {
-        let mut segs = path.split('.');
+    pub fn get_mut(&mut self, path: &str) -> Option<&mut Value<'a>> {
+        let mut segs = segments(path);
         let mut cur = self.obj.get_mut(segs.next()?)?;
         for seg in segs {
-            cur = match seg.parse::<usize>() {
-                Ok(i) => cur.as_array_mut()?.get_mut(i)?,
-                Err(_) => cur.as_object_mut()?.get_mut(seg)?,
+            cur = match index_of(seg) {
+                Some(i) => cur.as_array_mut()?.get_mut(i)?,
+                None => cur.as_object_mut()?.get_mut(seg)?,
             };
         }
         Some(cur)
@@ -292,58 +599,29 @@ impl Event {
     pub fn has_any(&self, path: &str, keys: &[&str]) -> bool {
         self.get(path)
             .and_then(Value::as_object)
-            .is_some_and(|o| keys.iter().any(|k| o.contains_key(*k)))
+            .is_some_and(|o| keys.iter().any(|k| o.contains_key(k)))
     }
 
-    fn slot(&mut self, path: &str) -> &mut Value {
-        let mut segs = path.split('.');
-        let first = segs.next().unwrap_or(path);
-        let mut cur = self.obj.entry(first).or_insert(Value::Null);
-        for seg in segs {
-            cur = match seg.parse::<usize>() {
-                Ok(i) => {
-                    if !cur.is_array() {
-                        *cur = Value::Array(Vec::new());
-                    }
-                    let a = cur.as_array_mut().expect("just made an array");
-                    while a.len() <= i {
-                        a.push(Value::Null);
-                    }
-                    &mut a[i]
-                }
-                Err(_) => {
-                    if !cur.is_object() {
-                        *cur = Value::Object(Map::new());
-                    }
-                    cur.as_object_mut()
-                        .expect("just made an object")
-                        .entry(seg)
-                        .or_insert(Value::Null)
-                }
-            };
-        }
-        cur
+    fn slot(&mut self, path: &'static str) -> &mut Value<'a> {
+        slot_in(&mut self.obj, path, Cow::Borrowed)
     }
 
     /// Sets class, category, activity and the derived `type_uid`/`type_name`, and severity.
     pub fn classify(&mut self, class: Class, activity_id: u32, activity: &str, severity_id: u32) {
         let o = &mut self.obj;
-        o.insert("class_uid".into(), class.uid.into());
-        o.insert("class_name".into(), class.name.into());
-        o.insert("category_uid".into(), class.category_uid.into());
-        o.insert("category_name".into(), class.category_name.into());
-        o.insert("activity_id".into(), activity_id.into());
-        o.insert("activity_name".into(), activity.into());
+        o.insert("class_uid", class.uid.into());
+        o.insert("class_name", class.name.into());
+        o.insert("category_uid", class.category_uid.into());
+        o.insert("category_name", class.category_name.into());
+        o.insert("activity_id", activity_id.into());
+        o.insert("activity_name", activity.to_string().into());
         o.insert(
-            "type_uid".into(),
+            "type_uid",
             (u64::from(class.uid) * 100 + u64::from(activity_id)).into(),
         );
-        o.insert(
-            "type_name".into(),
-            format!("{}: {activity}", class.name).into(),
-        );
-        o.insert("severity_id".into(), severity_id.into());
-        o.insert("severity".into(), severity_caption(severity_id).into());
+        o.insert("type_name", format!("{}: {activity}", class.name).into());
+        o.insert("severity_id", severity_id.into());
+        o.insert("severity", severity_caption(severity_id).into());
     }
 
     /// Sets `status_id` and its caption.
@@ -354,20 +632,197 @@ impl Event {
             99 => "Other",
             _ => "Unknown",
         };
-        self.obj.insert("status_id".into(), status_id.into());
-        self.obj.insert("status".into(), caption.into());
+        self.obj.insert("status_id", status_id.into());
+        self.obj.insert("status", caption.into());
     }
 
-    /// The finished event: what is left of the row goes to `unmapped`.
-    pub fn into_value(mut self) -> Value {
-        if !self.props.is_empty() {
-            self.obj.insert(
-                "unmapped".into(),
-                Value::Object(std::mem::take(&mut self.props)),
-            );
+    /// Writes the finished event as JSON: what is left of the row goes to `unmapped` (among
+    /// the members in key order, as `serde_json` would write the object).
+    pub fn write(&self, out: &mut Vec<u8>) {
+        let with_unmapped = !self.props.is_empty();
+        out.push(b'{');
+        let mut first = true;
+        let mut sep = |out: &mut Vec<u8>| {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+        };
+        let mut pending = with_unmapped;
+        for (k, v) in self.obj.iter() {
+            if pending && k >= "unmapped" {
+                pending = false;
+                sep(out);
+                out.extend_from_slice(b"\"unmapped\":");
+                self.props.write(out);
+                if k == "unmapped" {
+                    // Replaced by the row's columns, as an insert into the map would.
+                    continue;
+                }
+            }
+            sep(out);
+            write_str(out, k);
+            out.push(b':');
+            write_value(out, v);
         }
-        Value::Object(self.obj)
+        if pending {
+            sep(out);
+            out.extend_from_slice(b"\"unmapped\":");
+            self.props.write(out);
+        }
+        out.push(b'}');
     }
+
+    /// The finished event as a `serde_json::Value` (tests and [`super::build`]).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut obj = self.obj.clone();
+        if !self.props.is_empty() {
+            obj.insert("unmapped", Value::Object(self.props.to_obj()));
+        }
+        Value::Object(obj).to_json()
+    }
+}
+
+/// The segments of a dotted path (`str::split('.')`, without the searcher's setup cost on
+/// these short strings).
+fn segments(path: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(path);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match r.bytes().position(|b| b == b'.') {
+            Some(i) => {
+                rest = Some(&r[i + 1..]);
+                Some(&r[..i])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
+}
+
+/// The way from the root to an object: at each level the index of the member (in an object)
+/// or of the item (in an array).
+#[derive(Default)]
+struct Steps {
+    at: [u16; 8],
+    len: usize,
+}
+
+impl Steps {
+    fn follow<'o, 'a>(&self, root: &'o mut Obj<'a>) -> &'o mut Obj<'a> {
+        let mut cur = root.value_at_mut(usize::from(self.at[0]));
+        for &i in &self.at[1..self.len] {
+            cur = match cur {
+                Value::Object(o) => o.value_at_mut(usize::from(i)),
+                Value::Array(a) => &mut a[usize::from(i)],
+                _ => unreachable!("steps lead through objects and arrays"),
+            };
+        }
+        cur.as_object_mut().expect("steps lead to an object")
+    }
+}
+
+/// The object at dotted path `dir` (created like [`slot_in`] does, and made an object if it
+/// is not), recording the way there in `steps` (left empty when the path is too deep to
+/// record).
+fn parent_in<'o, 'a>(
+    obj: &'o mut Obj<'a>,
+    dir: &'static str,
+    steps: &mut Steps,
+) -> &'o mut Obj<'a> {
+    let mut record = |i: usize| {
+        if steps.len < steps.at.len() && i <= usize::from(u16::MAX) {
+            steps.at[steps.len] = i as u16;
+            steps.len += 1;
+            true
+        } else {
+            false
+        }
+    };
+    let mut complete = true;
+    let mut segs = segments(dir);
+    let first = segs.next().unwrap_or(dir);
+    let (i, mut cur) = obj.entry_index(first, Cow::Borrowed);
+    complete &= record(i);
+    for seg in segs {
+        cur = match index_of(seg) {
+            Some(i) => {
+                if !cur.is_array() {
+                    *cur = Value::Array(Vec::new());
+                }
+                let a = cur.as_array_mut().expect("just made an array");
+                while a.len() <= i {
+                    a.push(Value::Null);
+                }
+                complete &= record(i);
+                &mut a[i]
+            }
+            None => {
+                if !cur.is_object() {
+                    *cur = Value::Object(Obj::with_capacity(8));
+                }
+                let (i, v) = cur
+                    .as_object_mut()
+                    .expect("just made an object")
+                    .entry_index(seg, Cow::Borrowed);
+                complete &= record(i);
+                v
+            }
+        };
+    }
+    if !complete {
+        steps.len = 0;
+    }
+    if !cur.is_object() {
+        *cur = Value::Object(Obj::with_capacity(8));
+    }
+    cur.as_object_mut().expect("just made an object")
+}
+
+/// A numeric path segment (an array index).
+fn index_of(seg: &str) -> Option<usize> {
+    if seg.as_bytes().first().is_some_and(|b| b.is_ascii_digit()) {
+        seg.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// The slot at a dotted path in `obj`, created (objects, and arrays for numeric segments) as
+/// needed; `key` makes the key of a new member from a segment.
+fn slot_in<'o, 'a, 'p>(
+    obj: &'o mut Obj<'a>,
+    path: &'p str,
+    key: impl Fn(&'p str) -> Cow<'a, str>,
+) -> &'o mut Value<'a> {
+    let mut segs = segments(path);
+    let first = segs.next().unwrap_or(path);
+    let mut cur = obj.entry_with(first, &key);
+    for seg in segs {
+        cur = match index_of(seg) {
+            Some(i) => {
+                if !cur.is_array() {
+                    *cur = Value::Array(Vec::new());
+                }
+                let a = cur.as_array_mut().expect("just made an array");
+                while a.len() <= i {
+                    a.push(Value::Null);
+                }
+                &mut a[i]
+            }
+            None => {
+                if !cur.is_object() {
+                    *cur = Value::Object(Obj::with_capacity(8));
+                }
+                cur.as_object_mut()
+                    .expect("just made an object")
+                    .entry_with(seg, &key)
+            }
+        };
+    }
+    cur
 }
 
 pub(crate) fn severity_caption(id: u32) -> &'static str {
@@ -384,7 +839,7 @@ pub(crate) fn severity_caption(id: u32) -> &'static str {
 }
 
 /// An integer of a column: a JSON integer within `i64`, or a string holding one.
-fn int_of(v: &Value) -> Option<i64> {
+fn int_of(v: &Value<'_>) -> Option<i64> {
     match v {
         Value::Number(n) => n.as_i64(),
         Value::String(s) => s.trim().parse::<i64>().ok(),
@@ -399,7 +854,7 @@ pub(crate) fn is_ip(s: &str) -> bool {
 }
 
 /// Converts one column value; `None` leaves the column unplaced.
-pub(crate) fn convert(v: &Value, conv: Conv) -> Option<Value> {
+pub(crate) fn convert<'a>(v: &Value<'a>, conv: Conv) -> Option<Value<'a>> {
     match conv {
         // `file_hash_t` is hex digits: a placeholder (`-`) is not a hash.
         Conv::Hash(_) => match v {
@@ -410,7 +865,7 @@ pub(crate) fn convert(v: &Value, conv: Conv) -> Option<Value> {
         },
         Conv::Str | Conv::Group | Conv::StrList => match v {
             Value::String(s) if !s.is_empty() => Some(Value::String(s.clone())),
-            Value::Number(n) => Some(Value::String(n.to_string())),
+            Value::Number(n) => Some(Value::String(Cow::Owned(n.to_string()))),
             _ => None,
         },
         Conv::Int => int_of(v).map(Value::from),

@@ -1,8 +1,9 @@
 //! Findings family: Detection Finding (2004) for DeviceEvents `AntivirusDetection`, AlertInfo,
 //! AlertEvidence, BehaviorInfo and BehaviorEntities.
 
+use super::value::Value;
 use super::{device, f, initiating_actor, Class, Conv, Event, Field, Mapped};
-use serde_json::Value;
+use serde_json::Value as JsonValue;
 
 const DETECTION_FINDING: Class = Class {
     uid: 2004,
@@ -26,7 +27,7 @@ const EVIDENCE: &[Field] = &[
 /// export's re-deliveries); the title is `AdditionalFields.ThreatName`. The row carries no
 /// severity: `severity_id` is 0 (Unknown).
 pub(super) fn detection_finding(mut ev: Event) -> Mapped {
-    let uid = ev.id.clone();
+    let uid = ev.id;
     ev.set("finding_info.uid", uid.into());
     if let Some(Value::String(t)) = ev.additional("ThreatName").cloned() {
         ev.take_additional("ThreatName", "finding_info.title");
@@ -87,7 +88,7 @@ fn severity_of(s: Option<&str>) -> u32 {
 /// `"Process Injection (T1055)"` or `"T1059.001"`, or plain text): one `attacks` entry per id, a
 /// sub-technique (`T1055.012`) also naming its technique. Returns `None` when the text holds no
 /// id (the column then stays in `unmapped`).
-fn attacks(text: &Value) -> Option<Value> {
+fn attacks(text: &Value<'_>) -> Option<JsonValue> {
     let items: Vec<String> = match text {
         Value::Array(a) => a
             .iter()
@@ -128,9 +129,9 @@ fn attacks(text: &Value) -> Option<Value> {
             (None, None) => {}
         }
         attack.insert("technique".into(), technique);
-        out.push(Value::Object(attack));
+        out.push(JsonValue::Object(attack));
     }
-    (!out.is_empty()).then_some(Value::Array(out))
+    (!out.is_empty()).then_some(JsonValue::Array(out))
 }
 
 /// The first `T` + 4 digits (+ `.` + 3 digits) in `s`.
@@ -166,7 +167,7 @@ pub(super) fn alert_finding(mut ev: Event, evidence_row: bool) -> Mapped {
     }
     if let Some(a) = ev.props.get("AttackTechniques").and_then(attacks) {
         ev.take_col("AttackTechniques", "finding_info.attacks");
-        ev.set("finding_info.attacks", a);
+        ev.set("finding_info.attacks", a.into());
     }
     if evidence_row {
         ev.apply(ENTITY);

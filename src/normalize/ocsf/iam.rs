@@ -2,8 +2,8 @@
 //! IdentityLogonEvents and the Entra ID sign-in tables; Account Change (3001) for
 //! IdentityDirectoryEvents.
 
+use super::value::Value;
 use super::{action, device, f, initiating_actor, Class, Conv, Event, Field, Mapped};
-use serde_json::Value;
 
 const AUTHENTICATION: Class = Class {
     uid: 3002,

@@ -9,9 +9,11 @@
 //! enum captions). Whatever a class has no place for stays in `unmapped`, keyed by its column
 //! name: no column is dropped.
 //!
-//! Unlike the other formats this one builds a `serde_json::Value` per row: the event is a tree
-//! whose shape depends on the row, and building it through `Value` keeps the mapping readable.
-//! `docs/benchmarks.md` has the cost next to `normalized`.
+//! Unlike the other formats the event is built as a tree before it is written (its shape
+//! depends on the row), but not of `serde_json::Value`s: [`value::Value`] borrows its strings
+//! from the row, objects are sorted `Vec`s, a placed column is only marked taken in the row
+//! ([`builder::Props`]), and the event is written straight into the output buffer with the
+//! same bytes `serde_json` would write. `docs/benchmarks.md` has the cost next to `normalized`.
 //!
 //! Every event is valid OCSF whatever the row holds: values convert only when they fit the
 //! attribute's type and range ([`Conv`]), and before an event is written [`valid`] takes out
@@ -28,8 +30,10 @@ mod email;
 mod findings;
 mod iam;
 pub(crate) mod network;
+mod scan;
 mod system;
 mod valid;
+mod value;
 
 pub(crate) use actor::{initiating_actor, integrity};
 pub(crate) use builder::{f, Class, Conv, Event, Field};
@@ -38,7 +42,9 @@ use super::normalize_timestamp;
 use crate::event::EventId;
 use crate::rows::Row;
 use crate::tables;
-use serde_json::{Map, Value};
+use builder::Props;
+use std::borrow::Cow;
+use value::{Obj, Value};
 
 /// OCSF schema version of every event (`metadata.version`).
 pub const OCSF_VERSION: &str = "1.5.0";
@@ -69,43 +75,55 @@ pub(crate) fn time_ms(s: &str) -> Option<i64> {
     super::time::unix_millis(&norm)
 }
 
+/// `metadata.product`.
+fn product<'a>() -> Value<'a> {
+    Value::Object(Obj::from_sorted(vec![
+        (Cow::Borrowed("name"), PRODUCT_NAME.into()),
+        (Cow::Borrowed("vendor_name"), VENDOR_NAME.into()),
+    ]))
+}
+
 /// The event of a row with the metadata, `time` and [`COMMON`] columns placed; `None` when
 /// `properties` is not a JSON object.
-fn new_event(row: &Row<'_>, table: &str, id: &EventId) -> Option<Event> {
-    let mut props: Map<String, Value> = serde_json::from_slice(row.properties).ok()?;
+fn new_event<'a>(row: &'a Row<'_>, table: &'a str, id: &'a EventId) -> Option<Event<'a>> {
+    // One UTF-8 check for the whole object, not one per string.
+    let text = std::str::from_utf8(row.properties).ok()?;
+    let members = scan::members(text).or_else(|| value::parse_members(text))?;
+    let mut props = Props::from_members(members, row.shape);
     // Decode JSON-in-string columns so `unmapped` carries them as JSON and the class
     // mappings can read inside `AdditionalFields`.
+    let info = tables::lookup(table);
     for (name, value) in props.iter_mut() {
         if let Value::String(text) = value {
-            if tables::is_json_column(table, name) {
-                let t = text.trim_start();
-                if t.starts_with('{') || t.starts_with('[') {
-                    if let Ok(v) = serde_json::from_str::<Value>(t) {
+            let t = text.trim_start();
+            if t.starts_with('{') || t.starts_with('[') {
+                let is_json = match info {
+                    Some(i) => i.is_json_column(name),
+                    None => name == tables::ADDITIONAL_FIELDS,
+                };
+                if is_json {
+                    if let Some(v) = value::parse_owned(t) {
                         *value = v;
                     }
                 }
             }
         }
     }
-    let id = String::from_utf8_lossy(&id.0).into_owned();
-    let mut ev = Event::empty(props, id);
-    let mut metadata = Map::new();
-    metadata.insert("version".into(), OCSF_VERSION.into());
-    metadata.insert(
-        "product".into(),
-        serde_json::json!({"name": PRODUCT_NAME, "vendor_name": VENDOR_NAME}),
-    );
-    metadata.insert("uid".into(), ev.id.clone().into());
-    metadata.insert("log_name".into(), table.into());
+    let mut ev = Event::empty(props, id.as_str());
+    let mut metadata = Obj::new();
+    metadata.insert("version", OCSF_VERSION.into());
+    metadata.insert("product", product());
+    metadata.insert("uid", ev.id.into());
+    metadata.insert("log_name", table.into());
     // `device` and `actor` come from the host profile on most classes.
-    metadata.insert("profiles".into(), serde_json::json!(["host"]));
+    metadata.insert("profiles", Value::Array(vec!["host".into()]));
     if let Some(t) = row.tenant_id.as_deref() {
-        metadata.insert("tenant_uid".into(), t.into());
+        metadata.insert("tenant_uid", t.into());
     }
     if let Some(ms) = row.time.as_deref().and_then(time_ms) {
-        metadata.insert("logged_time".into(), ms.into());
+        metadata.insert("logged_time", ms.into());
     }
-    ev.obj.insert("metadata".into(), Value::Object(metadata));
+    ev.obj.insert("metadata", Value::Object(metadata));
     // `time` is required: the event's Timestamp, else the export time, else 0.
     let ts = match ev.props.get("Timestamp") {
         Some(Value::String(s)) => time_ms(s),
@@ -120,28 +138,32 @@ fn new_event(row: &Row<'_>, table: &str, id: &EventId) -> Option<Event> {
         }
         None => row.time.as_deref().and_then(time_ms).unwrap_or(0),
     };
-    ev.obj.insert("time".into(), time.into());
+    ev.obj.insert("time", time.into());
     ev.apply(COMMON);
     Some(ev)
 }
 
 /// Finishes a mapped event (the OCSF rules); `None` when the class's own requirements are no
 /// longer met.
-fn finish(mut ev: Event) -> Option<Event> {
+fn finish(mut ev: Event<'_>) -> Option<Event<'_>> {
     valid::finish(&mut ev).then_some(ev)
 }
 
 /// What a class mapping decided: emit the event, or fall back to a Base Event.
-pub(crate) type Mapped = Option<Event>;
+pub(crate) type Mapped<'a> = Option<Event<'a>>;
 
 /// Builds the OCSF event of `row` and writes it as JSON into `out`.
 pub(crate) fn write_event(row: &Row<'_>, table: &str, id: &EventId, out: &mut Vec<u8>) {
-    let value = build(row, table, id);
-    serde_json::to_writer(&mut *out, &value).expect("writing to a Vec cannot fail");
+    build_event(row, table, id).write(out);
 }
 
 /// Builds the OCSF event of `row` as a JSON value.
-pub fn build(row: &Row<'_>, table: &str, id: &EventId) -> Value {
+pub fn build(row: &Row<'_>, table: &str, id: &EventId) -> serde_json::Value {
+    build_event(row, table, id).to_json()
+}
+
+/// Builds the OCSF event of `row`.
+fn build_event<'a>(row: &'a Row<'_>, table: &'a str, id: &'a EventId) -> Event<'a> {
     let Some(ev) = new_event(row, table, id) else {
         return base_event_of(row, table, id);
     };
@@ -177,13 +199,13 @@ pub fn build(row: &Row<'_>, table: &str, id: &EventId) -> Value {
         _ => Some(base_event(ev)),
     };
     match mapped.and_then(finish) {
-        Some(ev) => ev.into_value(),
+        Some(ev) => ev,
         None => base_event_of(row, table, id),
     }
 }
 
 /// A Base Event: common fields placed, the rest of the row under `unmapped`.
-fn base_event(mut ev: Event) -> Event {
+fn base_event(mut ev: Event<'_>) -> Event<'_> {
     // The host profile's `device` only makes sense when the row names a device (else
     // [`valid`] takes it out).
     device(&mut ev);
@@ -197,29 +219,29 @@ fn base_event(mut ev: Event) -> Event {
 }
 
 /// The fallback for a row a class mapping could not fill: a Base Event from scratch.
-fn base_event_of(row: &Row<'_>, table: &str, id: &EventId) -> Value {
+fn base_event_of<'a>(row: &'a Row<'_>, table: &'a str, id: &'a EventId) -> Event<'a> {
     let ev = new_event(row, table, id).unwrap_or_else(|| {
         // Unreachable in practice: the row parser only passes rows whose `properties` is an
         // object. Still an event rather than a panic, with the bytes kept.
-        let mut props = Map::new();
+        let mut props = Props::default();
         props.insert(
-            "properties".into(),
+            "properties",
             String::from_utf8_lossy(row.properties).into_owned().into(),
         );
-        let mut obj = Map::new();
-        obj.insert(
-            "metadata".into(),
-            serde_json::json!({"version": OCSF_VERSION, "product": {"name": PRODUCT_NAME, "vendor_name": VENDOR_NAME}, "uid": String::from_utf8_lossy(&id.0), "log_name": table}),
-        );
-        obj.insert("time".into(), 0.into());
-        let mut ev = Event::empty(props, String::from_utf8_lossy(&id.0).into_owned());
-        ev.obj = obj;
+        let mut metadata = Obj::new();
+        metadata.insert("version", OCSF_VERSION.into());
+        metadata.insert("product", product());
+        metadata.insert("uid", id.as_str().into());
+        metadata.insert("log_name", table.into());
+        let mut ev = Event::empty(props, id.as_str());
+        ev.obj.insert("metadata", Value::Object(metadata));
+        ev.obj.insert("time", 0.into());
         ev
     });
     let mut ev = base_event(ev);
     // A Base Event has no requirement beyond what every event carries.
     valid::finish(&mut ev);
-    ev.into_value()
+    ev
 }
 
 /// The activity for an `ActionType` from a class's table: (`activity_id`, caption), or 99
@@ -239,7 +261,7 @@ pub(crate) fn activity_of(
 }
 
 /// The row's ActionType (already placed as `metadata.event_code`).
-pub(crate) fn action(ev: &Event) -> Option<String> {
+pub(crate) fn action(ev: &Event<'_>) -> Option<String> {
     ev.get("metadata.event_code")
         .and_then(Value::as_str)
         .map(str::to_string)
@@ -247,7 +269,7 @@ pub(crate) fn action(ev: &Event) -> Option<String> {
 
 /// Ensures `device` carries its required `type_id` (0, Unknown: an event row does not say
 /// what kind of device it came from).
-pub(crate) fn device(ev: &mut Event) {
+pub(crate) fn device(ev: &mut Event<'_>) {
     ev.set("device.type_id", 0.into());
 }
 

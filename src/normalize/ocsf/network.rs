@@ -1,8 +1,9 @@
 //! Network Activity family: Network Activity (4001) for DeviceNetworkEvents and DNS Activity
 //! (4003) for DeviceEvents `DnsQueryResponse`.
 
+use super::value::Value;
 use super::{action, device, f, initiating_actor, Class, Conv, Event, Field, Mapped};
-use serde_json::Value;
+use serde_json::Value as JsonValue;
 
 const fn network(uid: u32, name: &'static str) -> Class {
     Class {
@@ -160,7 +161,7 @@ fn local_is_device(ev: &mut Event, side: &str) {
     }
     for (from, attr) in [("device.hostname", "hostname"), ("device.uid", "uid")] {
         if let Some(v) = ev.get(from).cloned() {
-            ev.set(&format!("{side}.{attr}"), v);
+            ev.set_owned(&format!("{side}.{attr}"), v);
         }
     }
 }
@@ -245,20 +246,20 @@ const RR_TYPES: &[(u64, &str)] = &[
 /// (sometimes JSON text again) of strings or of objects with `DnsQueryResultRecord` and
 /// `DnsQueryType`. Returns the answers and whether they hold everything the list held (if not,
 /// the list also stays in `unmapped`).
-fn answers(v: &Value) -> Option<(Vec<Value>, bool)> {
+fn answers(v: &Value<'_>) -> Option<(Vec<JsonValue>, bool)> {
     let list = match v {
-        Value::String(s) => serde_json::from_str::<Value>(s).ok()?,
-        other => other.clone(),
+        Value::String(s) => serde_json::from_str::<JsonValue>(s).ok()?,
+        other => other.to_json(),
     };
     let mut out = Vec::new();
     let mut complete = true;
     for item in list.as_array()? {
         match item {
-            Value::String(s) => out.push(serde_json::json!({ "rdata": s })),
-            Value::Object(o) => {
-                let rdata = o.get("DnsQueryResultRecord").and_then(Value::as_str)?;
+            JsonValue::String(s) => out.push(serde_json::json!({ "rdata": s })),
+            JsonValue::Object(o) => {
+                let rdata = o.get("DnsQueryResultRecord").and_then(JsonValue::as_str)?;
                 let mut answer = serde_json::json!({ "rdata": rdata });
-                let code = o.get("DnsQueryType").and_then(Value::as_u64);
+                let code = o.get("DnsQueryType").and_then(JsonValue::as_u64);
                 match code.and_then(|c| RR_TYPES.iter().find(|(n, _)| *n == c)) {
                     Some((_, name)) => answer["type"] = (*name).into(),
                     None => complete = false,
@@ -287,7 +288,7 @@ pub(super) fn dns_activity(mut ev: Event) -> Mapped {
         if complete {
             ev.take_additional("DnsQueryResult", "answers");
         }
-        ev.set("answers", Value::Array(list));
+        ev.set("answers", JsonValue::Array(list).into());
     }
     initiating_actor(&mut ev);
     ev.apply(&[

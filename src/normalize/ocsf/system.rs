@@ -2,10 +2,10 @@
 //! Activity (1005), Script Activity (1009), and the Windows extension's Registry Key Activity
 //! (201001) and Registry Value Activity (201002).
 
+use super::value::Value;
 use super::{
     action, activity_of, device, f, initiating_actor, integrity, Class, Conv, Event, Field, Mapped,
 };
-use serde_json::Value;
 
 const fn system(uid: u32, name: &'static str) -> Class {
     Class {

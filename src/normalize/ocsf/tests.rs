@@ -2,6 +2,7 @@ use super::*;
 use crate::normalize::event_id;
 use crate::rows::RowParser;
 use serde_json::json;
+use serde_json::Value;
 
 fn ocsf(table: &str, props: Value) -> Value {
     let line = json!({

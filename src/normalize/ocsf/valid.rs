@@ -9,7 +9,8 @@
 //! in the classes used here.
 
 use super::builder::Event;
-use serde_json::{Map, Value};
+use super::value::{Obj, Value};
+use std::borrow::Cow;
 use std::fmt::Write;
 
 /// What an object type needs: every `required` attribute and at least one of `one_of`.
@@ -115,8 +116,8 @@ fn rule_of(key: &str) -> Option<Rule> {
     })
 }
 
-fn satisfies(o: &Map<String, Value>, r: &Rule) -> bool {
-    let has = |k: &&str| o.get(*k).is_some_and(|v| !v.is_null());
+fn satisfies(o: &Obj<'_>, r: &Rule) -> bool {
+    let has = |k: &&str| o.get(k).is_some_and(|v| !v.is_null());
     r.required.iter().all(has) && (r.one_of.is_empty() || r.one_of.iter().any(has))
 }
 
@@ -124,10 +125,19 @@ fn satisfies(o: &Map<String, Value>, r: &Rule) -> bool {
 /// only once its children pass (dropping a child may change it); `false` when something
 /// below failed. `path` is the path of `o` (extended and restored in place: no allocation
 /// unless something fails).
-fn failing(o: &Map<String, Value>, path: &mut String, out: &mut Vec<String>) -> bool {
+fn failing(o: &mut Obj<'_>, path: &mut String, out: &mut Vec<String>) -> bool {
     let mut clean = true;
-    for (k, child) in o {
-        if k == "unmapped" || !(child.is_object() || child.is_array()) {
+    for (k, child) in o.iter_mut() {
+        if k == "unmapped" {
+            continue;
+        }
+        // What `finish_files` does, on the way.
+        if k == "file" || k == "file_result" {
+            if let Value::Object(file) = child {
+                fix_file(file);
+            }
+        }
+        if !(child.is_object() || child.is_array()) {
             continue;
         }
         let len = path.len();
@@ -149,8 +159,9 @@ fn failing(o: &Map<String, Value>, path: &mut String, out: &mut Vec<String>) -> 
                 // indices of what stays do not shift.
                 let mut bad = items.is_empty();
                 let rule = rule_of(k);
-                for (i, item) in items.iter().enumerate() {
+                for (i, item) in items.iter_mut().enumerate() {
                     match item {
+                        Value::Array(_) => finish_files(item),
                         Value::Object(c) => {
                             let l = path.len();
                             let _ = write!(path, ".{i}");
@@ -184,7 +195,7 @@ fn basename(p: &str) -> &str {
 /// Fixes up what tables cannot: every `file` object gets `type_id` 1 (Regular File) and a
 /// `name` from its path when the name column was empty (a file with neither is taken out by
 /// this module).
-fn finish_files(v: &mut Value) {
+fn finish_files<'a>(v: &mut Value<'a>) {
     match v {
         Value::Array(a) => a.iter_mut().for_each(finish_files),
         Value::Object(o) => {
@@ -194,15 +205,7 @@ fn finish_files(v: &mut Value) {
                 }
                 if k == "file" || k == "file_result" {
                     if let Value::Object(file) = child {
-                        if !file.contains_key("name") {
-                            if let Some(n) = file.get("path").and_then(Value::as_str).map(basename)
-                            {
-                                if !n.is_empty() {
-                                    file.insert("name".into(), n.into());
-                                }
-                            }
-                        }
-                        file.entry("type_id").or_insert(1.into());
+                        fix_file(file);
                     }
                 }
                 finish_files(child);
@@ -212,17 +215,35 @@ fn finish_files(v: &mut Value) {
     }
 }
 
+/// A `file` gets `type_id` 1 (Regular File) and a `name` from its path when it has none.
+fn fix_file<'a>(file: &mut Obj<'a>) {
+    if !file.contains_key("name") {
+        let name = match file.get("path") {
+            Some(Value::String(Cow::Borrowed(p))) => {
+                let p: &'a str = p;
+                Some(Cow::Borrowed(basename(p)))
+            }
+            Some(Value::String(Cow::Owned(p))) => Some(Cow::Owned(basename(p).to_string())),
+            _ => None,
+        };
+        if let Some(n) = name {
+            if !n.is_empty() {
+                file.insert("name", Value::String(n));
+            }
+        }
+    }
+    if !file.contains_key("type_id") {
+        file.insert("type_id", 1.into());
+    }
+}
+
 /// Takes out every object of the event that breaks its rule, repeatedly (a parent can break
 /// once a child is gone), returning their columns to the row.
 pub(crate) fn enforce_objects(ev: &mut Event) {
-    let mut obj = Value::Object(std::mem::take(&mut ev.obj));
-    finish_files(&mut obj);
-    if let Value::Object(o) = obj {
-        ev.obj = o;
-    }
     loop {
         let mut bad = Vec::new();
-        failing(&ev.obj, &mut String::new(), &mut bad);
+        // (The walk also completes every `file`: see `finish_files`.)
+        failing(&mut ev.obj, &mut String::new(), &mut bad);
         if bad.is_empty() {
             return;
         }
@@ -237,12 +258,9 @@ pub(crate) fn enforce_objects(ev: &mut Event) {
 /// Whatever the object at `path` (and below) breaks is taken out now, so a mapping can tell
 /// whether e.g. `actor.process` survives.
 pub(crate) fn enforce_at(ev: &mut Event, path: &str) {
-    if let Some(v) = ev.get_mut(path) {
-        finish_files(v);
-    }
     loop {
         let mut bad = Vec::new();
-        let Some(v) = ev.get(path) else { return };
+        let Some(v) = ev.get_mut(path) else { return };
         let key = path.rsplit('.').next().unwrap_or(path);
         match v {
             Value::Object(o) => {
@@ -254,7 +272,10 @@ pub(crate) fn enforce_at(ev: &mut Event, path: &str) {
                 }
             }
             Value::Null => bad.push(path.to_string()),
-            _ => return,
+            other => {
+                finish_files(other);
+                return;
+            }
         }
         if bad.is_empty() {
             return;
