@@ -30,10 +30,13 @@ mod email;
 mod findings;
 mod iam;
 pub(crate) mod network;
+mod path;
+mod props;
 mod scan;
 mod system;
 mod valid;
 mod value;
+mod write;
 
 pub(crate) use actor::{initiating_actor, integrity};
 pub(crate) use builder::{f, Class, Conv, Event, Field};

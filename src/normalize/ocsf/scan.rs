@@ -5,7 +5,8 @@
 //! caller parses the object with `serde_json` instead: the result is always what `serde_json`
 //! gives.
 
-use super::value::{escape_mask, Obj, Value};
+use super::value::{Obj, Value};
+use super::write::escape_mask;
 use std::borrow::Cow;
 
 /// Nesting deeper than this is left to `serde_json` (which has its own limit).
