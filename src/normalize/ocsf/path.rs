@@ -70,24 +70,11 @@ pub(super) fn parent_in<'o, 'a>(
     for seg in segs {
         cur = match index_of(seg) {
             Some(i) => {
-                if !cur.is_array() {
-                    *cur = Value::Array(Vec::new());
-                }
-                let a = cur.as_array_mut().expect("just made an array");
-                while a.len() <= i {
-                    a.push(Value::Null);
-                }
                 complete &= record(i);
-                &mut a[i]
+                item(cur, i)
             }
             None => {
-                if !cur.is_object() {
-                    *cur = Value::Object(Obj::with_capacity(8));
-                }
-                let (i, v) = cur
-                    .as_object_mut()
-                    .expect("just made an object")
-                    .entry_index(seg, Cow::Borrowed);
+                let (i, v) = object(cur).entry_index(seg, Cow::Borrowed);
                 complete &= record(i);
                 v
             }
@@ -96,6 +83,23 @@ pub(super) fn parent_in<'o, 'a>(
     if !complete {
         steps.len = 0;
     }
+    object(cur)
+}
+
+/// Item `i` of the array `cur` (made an array, and padded with nulls, as needed).
+fn item<'o, 'a>(cur: &'o mut Value<'a>, i: usize) -> &'o mut Value<'a> {
+    if !cur.is_array() {
+        *cur = Value::Array(Vec::new());
+    }
+    let a = cur.as_array_mut().expect("just made an array");
+    while a.len() <= i {
+        a.push(Value::Null);
+    }
+    &mut a[i]
+}
+
+/// `cur` as an object (made an empty one if it is not).
+fn object<'o, 'a>(cur: &'o mut Value<'a>) -> &'o mut Obj<'a> {
     if !cur.is_object() {
         *cur = Value::Object(Obj::with_capacity(8));
     }
@@ -123,24 +127,8 @@ pub(super) fn slot_in<'o, 'a, 'p>(
     let mut cur = obj.entry_with(first, &key);
     for seg in segs {
         cur = match index_of(seg) {
-            Some(i) => {
-                if !cur.is_array() {
-                    *cur = Value::Array(Vec::new());
-                }
-                let a = cur.as_array_mut().expect("just made an array");
-                while a.len() <= i {
-                    a.push(Value::Null);
-                }
-                &mut a[i]
-            }
-            None => {
-                if !cur.is_object() {
-                    *cur = Value::Object(Obj::with_capacity(8));
-                }
-                cur.as_object_mut()
-                    .expect("just made an object")
-                    .entry_with(seg, &key)
-            }
+            Some(i) => item(cur, i),
+            None => object(cur).entry_with(seg, &key),
         };
     }
     cur
